@@ -1,0 +1,1 @@
+"""Names shared by the API, the worker and the workflows: one definition of each."""

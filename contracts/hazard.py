@@ -1,0 +1,231 @@
+"""The hazard workflow's contract: task queue, search attributes, inputs and state.
+
+New fields always get defaults: histories recorded with older shapes must still decode and replay.
+"""
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from temporalio.common import SearchAttributeKey
+
+from contracts.enums import Action, Industry, InterimControlKind, ReviewDecision, Role, Source, Stage
+
+TASK_QUEUE = "hazards"
+WORKFLOW_NAME = "HazardWorkflow"
+PROJECT_HAZARD_ACTIVITY = "project_hazard"
+
+
+def workflow_id(hazard_id: str) -> str:
+    return f"hazard-{hazard_id}"
+
+
+# Search attributes hold no personal data: only what ops and lists filter on.
+SA_STAGE = SearchAttributeKey.for_keyword("HazardStage")
+SA_STREET = SearchAttributeKey.for_keyword("HazardStreet")
+SA_INDUSTRY = SearchAttributeKey.for_keyword("HazardIndustry")
+SA_DEPARTMENT = SearchAttributeKey.for_keyword("HazardDepartment")
+SA_SOURCE = SearchAttributeKey.for_keyword("HazardSource")
+SA_NEXT_DEADLINE = SearchAttributeKey.for_datetime("HazardNextDeadline")
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
+    SA_STAGE,
+    SA_STREET,
+    SA_INDUSTRY,
+    SA_DEPARTMENT,
+    SA_SOURCE,
+    SA_NEXT_DEADLINE,
+)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+# Mobile (11 digits) or landline with area code.
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")]
+# 统一社会信用代码: 18 characters from GB 32100's alphabet (no I, O, Z, S, V).
+CreditCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class Actor(Model):
+    """Who did something; taken from the verified token, never from a request body."""
+
+    id: Text
+    name: Text
+    role: Role
+    organisation: Text
+
+
+class Enterprise(Model):
+    name: Text
+    credit_code: CreditCode
+    principal_name: Text
+    principal_phone: Phone
+
+
+class Criterion(Model):
+    standard: Text = Field(description="判定标准, e.g. 《工贸企业重大事故隐患判定标准》")
+    clause: Text = Field(description="条款, e.g. 第四条第（一）项")
+
+
+class Rectification(Model):
+    description: LongText
+    completed_on: date
+    evidence: list[Text] = Field(min_length=1, max_length=100, description="佐证材料 references")
+
+
+class HazardReport(Model):
+    title: Text
+    description: LongText
+    enterprise: Enterprise
+    street: Text
+    industry: Industry
+    department: Text
+    source: Source
+    criterion: Criterion
+    location: Text
+    found_at: AwareDatetime
+    rectified_on_spot: Rectification | None = Field(
+        default=None, description="立查立改: rectified at once, goes straight to review"
+    )
+
+
+class Plan(Model):
+    measures: LongText
+    responsible_person: Text
+    responsible_phone: Phone
+    funds_yuan: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    deadline: date
+    emergency_plan: LongText | None = None
+
+    @property
+    def five_in_place(self) -> bool:
+        """措施、责任、资金、时限、预案 all present."""
+        return self.funds_yuan is not None and self.emergency_plan is not None
+
+
+class InterimControl(Model):
+    kind: InterimControlKind
+    measures: LongText
+    suspension_order_no: Text | None = Field(
+        default=None, description="责令停产整顿 order number; required when kind is suspension"
+    )
+
+
+class Verification(Model):
+    verified: bool
+    opinion: LongText
+
+
+class ReviewOpinion(Model):
+    decision: ReviewDecision
+    opinion: LongText
+
+
+class Revocation(Model):
+    reason: LongText
+
+
+# One input per workflow and update: the actor travels beside the payload it acts with.
+class ReportHazardInput(Model):
+    hazard_id: Text
+    actor: Actor
+    report: HazardReport
+
+
+class VerifyInput(Model):
+    actor: Actor
+    verification: Verification
+
+
+class SubmitPlanInput(Model):
+    actor: Actor
+    plan: Plan
+
+
+class ConfirmInterimControlInput(Model):
+    actor: Actor
+    control: InterimControl
+
+
+class ReportRectificationInput(Model):
+    actor: Actor
+    rectification: Rectification
+
+
+class ReviewInput(Model):
+    actor: Actor
+    review: ReviewOpinion
+
+
+class RevokeInput(Model):
+    actor: Actor
+    revocation: Revocation
+
+
+class HazardEvent(Model):
+    seq: int
+    action: Action
+    actor: Actor
+    at: AwareDatetime
+    stage_before: Stage | None
+    stage_after: Stage
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class HazardState(Model):
+    """The current state of one hazard, as answered to every accepted action."""
+
+    hazard_id: str
+    report: HazardReport
+    reporter: Actor
+    reported_at: AwareDatetime
+    stage: Stage
+    department: str
+    version: int = Field(default=0, description="sequence number of the last accepted event")
+    updated_at: AwareDatetime
+    plan: Plan | None = None
+    five_in_place: bool = False
+    interim_controls: list[InterimControl] = Field(default_factory=list)
+    rectification: Rectification | None = None
+    rectified_by: Actor | None = None
+    rejection_count: int = 0
+    verification: Verification | None = None
+    revocation: Revocation | None = None
+    closed_at: AwareDatetime | None = None
+    closed_by: Actor | None = None
+    next_deadline: AwareDatetime | None = None
+
+
+class HazardRecord(Model):
+    """Everything a hazard workflow holds: one object, so continue-as-new can carry it whole."""
+
+    state: HazardState
+    events: list[HazardEvent] = Field(default_factory=list)
+    projected_seq: int = 0
+
+
+class ActionResult(Model):
+    state: HazardState
+    event: HazardEvent
+
+
+class HazardEvents(Model):
+    events: list[HazardEvent]
+
+
+class ProjectHazardInput(Model):
+    """The current state and the events the read model has not been sent yet."""
+
+    state: HazardState
+    events: list[HazardEvent]
+
+
+class ProjectionResult(Model):
+    events_inserted: int
+    events_already_present: int
+    row_written: bool

@@ -1,0 +1,68 @@
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    RegisterNamespaceRequest,
+    UpdateNamespaceRequest,
+)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from contracts.hazard import SEARCH_ATTRIBUTES
+
+# Hazard files are official records: keep closed workflows' histories for at least ten years.
+RETENTION = timedelta(days=3660)
+
+
+async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy)
+
+
+async def ensure_namespace(client: Client, namespace: str, retention: timedelta = RETENTION) -> None:
+    """Create the namespace with our retention and search attributes, or bring an existing one up to them."""
+    service = client.workflow_service
+    period = Duration()
+    period.FromTimedelta(retention)
+    try:
+        described = await service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        await service.register_namespace(
+            RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=period)
+        )
+    else:
+        if described.config.workflow_execution_retention_ttl.ToTimedelta() < retention:
+            await service.update_namespace(
+                UpdateNamespaceRequest(
+                    namespace=namespace, config=NamespaceConfig(workflow_execution_retention_ttl=period)
+                )
+            )
+    await ensure_search_attributes(client, namespace)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = [key for key in SEARCH_ATTRIBUTES if key.name not in listed.custom_attributes]
+    if missing:
+        await register_search_attributes(client, namespace, missing)
+
+
+async def register_search_attributes(
+    client: Client, namespace: str, keys: Sequence[SearchAttributeKey[Any]] = SEARCH_ATTRIBUTES
+) -> None:
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            # The SDK's enum and the API's share their numbering.
+            search_attributes={key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in keys},
+        )
+    )

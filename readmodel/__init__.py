@@ -1,0 +1,1 @@
+"""The SQL projection of hazards for lists, statistics and ledgers; rebuilt from Temporal if lost."""

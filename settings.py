@@ -1,0 +1,30 @@
+"""Process settings from the environment (prefix XIAOHAO_, or the usual DATABASE_URL). Entry points only."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="XIAOHAO_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "xiaohao"
+    database_url: str = Field(
+        default="sqlite:///data/readmodel.db",
+        validation_alias=AliasChoices("DATABASE_URL", "XIAOHAO_DATABASE_URL"),
+    )
+    # 行政区划代码 of the district the service runs for; the prefix of every hazard id.
+    district_code: str = "120104"
+    jwt_secret: str | None = Field(default=None, description="HS256 key; the embedded stack keeps one in data/")
+    jwt_issuer: str = "xiaohao"
+    jwt_audience: str = "xiaohao-api"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_json: bool | None = None
+
+    @property
+    def jwt_secret_file(self) -> Path:
+        return self.data_dir / "jwt-secret"

