@@ -7,7 +7,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="XIAOHAO_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="XIAOHAO_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Path("data")
     temporal_address: str = "localhost:7233"

@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -22,8 +23,8 @@ from contracts.hazard import SEARCH_ATTRIBUTES
 RETENTION = timedelta(days=3660)
 
 
-async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy)
+async def connect(address: str, namespace: str) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
 
 
 async def ensure_namespace(client: Client, namespace: str, retention: timedelta = RETENTION) -> None:
@@ -66,3 +67,27 @@ async def register_search_attributes(
             search_attributes={key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in keys},
         )
     )
+
+
+class TemporalUnreachable(Exception):
+    pass
+
+
+class TemporalConnection:
+    """One client per process, connected on first use so the API can start (and answer 503) before Temporal."""
+
+    def __init__(self, address: str, namespace: str) -> None:
+        self._address = address
+        self._namespace = namespace
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
+
+    async def client(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    try:
+                        self._client = await connect(self._address, self._namespace)
+                    except RuntimeError as err:  # the SDK's bridge reports a refused connection this way
+                        raise TemporalUnreachable(str(err)) from err
+        return self._client

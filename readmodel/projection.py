@@ -7,7 +7,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
 from contracts.hazard import HazardEvent, HazardState, ProjectionResult
-from readmodel.models import Hazard, HazardEventRow
+from readmodel.models import HazardEventRow
 
 
 def hazard_row(state: HazardState) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy import Engine
@@ -11,10 +14,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from contracts.hazard import SEARCH_ATTRIBUTES
+from api.auth import mint_token
+from api.main import create_app
+from contracts.hazard import SEARCH_ATTRIBUTES, Actor
 from infra.temporal import register_search_attributes
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
+from settings import Settings
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
@@ -87,3 +93,47 @@ async def history_length(client: Client, workflow_id: str) -> int:
 @pytest.fixture
 def time_env_client(time_env: WorkflowEnvironment) -> Client:
     return time_env.client
+
+
+@dataclass
+class ApiStack:
+    http: httpx.AsyncClient
+    settings: Settings
+    engine: Engine
+    temporal: Client
+
+    def token(self, actor: Actor, ttl: timedelta = timedelta(hours=1)) -> str:
+        assert self.settings.jwt_secret is not None
+        return mint_token(
+            actor,
+            secret=self.settings.jwt_secret,
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+            ttl=ttl,
+        )
+
+    def auth(self, actor: Actor) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(actor)}"}
+
+
+@pytest_asyncio.fixture(scope="session")
+async def api(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiStack]:
+    """The real API app, a real worker and a real SQLite read model, on the dev server: shared by API tests."""
+    data_dir = tmp_path_factory.mktemp("api")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'readmodel.db'}",
+        temporal_address=dev_env.client.service_client.config.target_host,
+        temporal_namespace=dev_env.client.namespace,
+        jwt_secret="test-secret-" + uuid.uuid4().hex,
+    )
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    app = create_app(settings, configure_logs=False)
+    async with (
+        build_worker(dev_env.client, engine),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
+    ):
+        yield ApiStack(http=http, settings=settings, engine=engine, temporal=dev_env.client)
+    engine.dispose()

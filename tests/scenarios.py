@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from pydantic import BaseModel
 
@@ -72,7 +73,7 @@ def plan(*, complete: bool = True, deadline: date | None = None) -> Plan:
         measures="停用失效报警器所在储罐，更换报警器并与紧急切断阀联锁。",
         responsible_person="王强",
         responsible_phone="13800000000",
-        funds_yuan=None if not complete else 58000,  # type: ignore[arg-type]
+        funds_yuan=Decimal("58000.00") if complete else None,
         deadline=deadline or china_date(datetime.now(CHINA_TZ)) + timedelta(days=30),
         emergency_plan="储罐区泄漏专项应急预案（2026 版）" if complete else None,
     )

@@ -67,7 +67,8 @@ async def test_rejection_counts_and_closure_records_reviewer(time_env_client: Cl
     await walk(handle, path)
     final = await handle.result()
     assert final.rejection_count == 1
-    assert final.closed_by is not None and final.closed_by.id == "dept-002"
+    assert final.closed_by is not None
+    assert final.closed_by.id == "dept-002"
     assert final.closed_at is not None
     assert final.five_in_place is True
 

@@ -1,0 +1,76 @@
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.auth import InvalidToken, decode_token
+from api.errors import Problem, temporal_unavailable
+from contracts.hazard import Actor
+from infra.temporal import TemporalConnection, TemporalUnreachable
+from settings import Settings
+
+bearer = HTTPBearer(auto_error=False, description="JWT issued by `python cli.py token` or the identity platform")
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+async def get_temporal(request: Request) -> Client:
+    connection: TemporalConnection = request.app.state.temporal
+    try:
+        return await connection.client()
+    except TemporalUnreachable as err:
+        raise temporal_unavailable() from err
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine) as session:
+        yield session
+
+
+def get_actor(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
+    if credentials is None:
+        raise Problem(401, "Unauthenticated", "请求未携带登录凭证（Authorization: Bearer <token>）")
+    settings = get_settings(request)
+    try:
+        return decode_token(
+            credentials.credentials,
+            secret=request.app.state.jwt_secret,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    except InvalidToken as err:
+        raise Problem(401, "InvalidToken", "登录凭证无效或已过期，请重新登录") from err
+
+
+def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=128,
+            description="Repeating a request with the same key returns the first answer instead of acting twice",
+        ),
+    ] = None,
+) -> str | None:
+    return key
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+CurrentActor = Annotated[Actor, Depends(get_actor)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]

@@ -1,0 +1,47 @@
+"""The HTTP API. Run with `uvicorn api.main:app`; settings come from the environment (see settings.py)."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from api import errors
+from api.auth import load_or_create_secret
+from api.routers import hazards, health
+from infra.logging import configure_logging
+from infra.temporal import TemporalConnection
+from readmodel.db import make_engine
+from settings import Settings
+
+DESCRIPTION = """
+销号 xiaohao: every major accident hazard (重大事故隐患) from report to sign-off (销号).
+
+Every call carries `Authorization: Bearer <token>`; errors are `application/problem+json` with a stable
+`code` and a Chinese `title`/`detail`. Actions accept an `Idempotency-Key` header: the same key returns
+the first answer instead of acting twice.
+"""
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if configure_logs:
+            configure_logging(json=settings.log_json)
+        app.state.settings = settings
+        app.state.jwt_secret = load_or_create_secret(settings.jwt_secret, settings.jwt_secret_file)
+        app.state.engine = make_engine(settings.database_url)
+        app.state.temporal = TemporalConnection(settings.temporal_address, settings.temporal_namespace)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPIOffline(title="xiaohao 销号", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(hazards.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,230 @@
+"""Hazards: report, act on, read. Temporal answers for one hazard's state; the read model answers lists."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import CurrentActor, EngineDep, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.errors import Problem, from_application_error, not_found
+from contracts.clock import CHINA_TZ
+from contracts.enums import Action, Industry, Source, Stage
+from contracts.hazard import (
+    TASK_QUEUE,
+    ActionResult,
+    Actor,
+    ConfirmInterimControlInput,
+    HazardReport,
+    HazardState,
+    InterimControl,
+    Plan,
+    Rectification,
+    ReportHazardInput,
+    ReportRectificationInput,
+    ReviewInput,
+    ReviewOpinion,
+    Revocation,
+    RevokeInput,
+    SubmitPlanInput,
+    Verification,
+    VerifyInput,
+    workflow_id,
+)
+from contracts.policy import may
+from readmodel import queries
+from readmodel.models import HazardEventsPublic, HazardsPublic
+from workflows import lifecycle
+from workflows.hazard import HazardWorkflow
+
+router = APIRouter(prefix="/hazards", tags=["hazards"])
+
+Handle = WorkflowHandle[HazardWorkflow, HazardState]
+HazardId = Annotated[str, "hazard id, e.g. 120104-2026-00042"]
+
+ACTION_RESPONSES: dict[int | str, dict[str, str]] = {
+    403: {"description": "this role may not take this action"},
+    404: {"description": "no such hazard"},
+    409: {"description": "not allowed in the hazard's current stage (the body names the stage)"},
+    422: {"description": "invalid or incomplete data (each bad field named)"},
+}
+
+
+def require(actor: Actor, action: Action) -> None:
+    """The API's copy of the workflow's role check, from the same table, so a forbidden call costs no RPC."""
+    if not may(actor.role, action):
+        raise Problem(403, "RoleForbidden", f"「{actor.role.value}」角色无权执行此操作")
+
+
+def handle_for(temporal: TemporalDep, hazard_id: str) -> Handle:
+    return temporal.get_workflow_handle_for(HazardWorkflow.run, workflow_id(hazard_id))
+
+
+async def current_state(handle: Handle, hazard_id: str) -> HazardState:
+    try:
+        return await handle.query(HazardWorkflow.get_state)
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise not_found(hazard_id) from err
+        raise
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="上报隐患 (report a hazard; starts its workflow)",
+    responses={200: {"description": "the hazard this Idempotency-Key already reported"}, **ACTION_RESPONSES},
+)
+async def report_hazard(
+    report: HazardReport,
+    actor: CurrentActor,
+    temporal: TemporalDep,
+    engine: EngineDep,
+    settings: SettingsDep,
+    response: Response,
+    request_id: IdempotencyKey,
+) -> HazardState:
+    require(actor, Action.REPORT)
+    now = datetime.now(CHINA_TZ)
+    try:
+        lifecycle.check_report(report, actor, now)
+    except ApplicationError as err:
+        raise from_application_error(err) from err
+    allocation = await run_in_threadpool(_allocate, engine, settings.district_code, now, request_id)
+    handle: Handle
+    try:
+        handle = await temporal.start_workflow(
+            HazardWorkflow.run,
+            ReportHazardInput(hazard_id=allocation.hazard_id, actor=actor, report=report),
+            id=workflow_id(allocation.hazard_id),
+            task_queue=TASK_QUEUE,
+            # A retry whose first attempt already started the workflow finds that workflow, not a second one.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except WorkflowAlreadyStartedError:
+        # Started and already finished (closed or revoked): the retry answers with what it became.
+        handle = handle_for(temporal, allocation.hazard_id)
+    if allocation.existing:
+        response.status_code = status.HTTP_200_OK
+    return await current_state(handle, allocation.hazard_id)
+
+
+def _allocate(engine: Engine, district: str, now: datetime, request_id: str | None) -> queries.Allocation:
+    with Session(engine) as session:
+        return queries.allocate_hazard_id(session=session, district=district, now=now, request_id=request_id)
+
+
+async def act(
+    temporal: TemporalDep, hazard_id: str, action: Action, update: str, input: BaseModel, key: str | None
+) -> ActionResult:
+    handle = handle_for(temporal, hazard_id)
+    try:
+        result: ActionResult = await handle.execute_update(update, input, id=key, result_type=ActionResult)
+        return result
+    except RPCError as err:
+        if err.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        # Either no such hazard, or its workflow has finished (closed, revoked): the state tells which.
+        state = await current_state(handle, hazard_id)
+        raise Problem(
+            409,
+            "StageConflict",
+            f"隐患当前处于「{state.stage.label}」阶段，不能执行此操作",
+            stage=state.stage.value,
+        ) from err
+
+
+@router.post("/{hazard_id}/verify", summary="查实举报 (verify a tip-off)", responses=ACTION_RESPONSES)
+async def verify(
+    hazard_id: HazardId, body: Verification, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.VERIFY)
+    return await act(temporal, hazard_id, Action.VERIFY, "verify", VerifyInput(actor=actor, verification=body), key)
+
+
+@router.post("/{hazard_id}/plan", summary="提交整改方案 (submit the plan, 五到位)", responses=ACTION_RESPONSES)
+async def submit_plan(
+    hazard_id: HazardId, body: Plan, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.SUBMIT_PLAN)
+    return await act(
+        temporal, hazard_id, Action.SUBMIT_PLAN, "submit_plan", SubmitPlanInput(actor=actor, plan=body), key
+    )
+
+
+@router.post(
+    "/{hazard_id}/interim-controls",
+    summary="确认临时管控措施 (confirm interim controls; a suspension needs its order number)",
+    responses=ACTION_RESPONSES,
+)
+async def confirm_interim_control(
+    hazard_id: HazardId, body: InterimControl, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.CONFIRM_INTERIM_CONTROL)
+    payload = ConfirmInterimControlInput(actor=actor, control=body)
+    return await act(temporal, hazard_id, Action.CONFIRM_INTERIM_CONTROL, "confirm_interim_control", payload, key)
+
+
+@router.post("/{hazard_id}/rectification", summary="报告整改完成 (report rectification)", responses=ACTION_RESPONSES)
+async def report_rectification(
+    hazard_id: HazardId, body: Rectification, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.REPORT_RECTIFICATION)
+    payload = ReportRectificationInput(actor=actor, rectification=body)
+    return await act(temporal, hazard_id, Action.REPORT_RECTIFICATION, "report_rectification", payload, key)
+
+
+@router.post(
+    "/{hazard_id}/review", summary="审核验收：销号或不予通过 (review: close or reject)", responses=ACTION_RESPONSES
+)
+async def review(
+    hazard_id: HazardId, body: ReviewOpinion, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.REVIEW)
+    return await act(temporal, hazard_id, Action.REVIEW, "review", ReviewInput(actor=actor, review=body), key)
+
+
+@router.post("/{hazard_id}/revoke", summary="撤销 (revoke, with a reason)", responses=ACTION_RESPONSES)
+async def revoke(
+    hazard_id: HazardId, body: Revocation, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.REVOKE)
+    return await act(temporal, hazard_id, Action.REVOKE, "revoke", RevokeInput(actor=actor, revocation=body), key)
+
+
+@router.get("/{hazard_id}", summary="隐患当前状态 (current state, from the workflow)", responses={404: {}})
+async def get_hazard(hazard_id: HazardId, actor: CurrentActor, temporal: TemporalDep) -> HazardState:
+    return await current_state(handle_for(temporal, hazard_id), hazard_id)
+
+
+@router.get("", summary="隐患列表 (list, from the read model)")
+def list_hazards(
+    session: SessionDep,
+    actor: CurrentActor,
+    stage: Stage | None = None,
+    street: str | None = None,
+    industry: Industry | None = None,
+    department: str | None = None,
+    source: Source | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in title, enterprise, id or location")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> HazardsPublic:
+    where = queries.HazardFilter(
+        stage=stage, street=street, industry=industry, department=department, source=source, text=q
+    )
+    return queries.list_hazards(session=session, where=where, offset=offset, limit=limit)
+
+
+@router.get("/{hazard_id}/events", summary="隐患事件历史 (who did what, in order)", responses={404: {}})
+def hazard_events(hazard_id: HazardId, session: SessionDep, actor: CurrentActor) -> HazardEventsPublic:
+    if not queries.hazard_exists(session=session, hazard_id=hazard_id):
+        raise not_found(hazard_id)
+    return queries.hazard_events(session=session, hazard_id=hazard_id)

@@ -1,0 +1,52 @@
+"""Operator commands. `python cli.py token --help` mints a bearer token for the embedded stack."""
+
+import argparse
+import sys
+from datetime import timedelta
+
+from api.auth import load_or_create_secret, mint_token
+from contracts.enums import Role
+from contracts.hazard import Actor
+from readmodel.migrate import upgrade
+from settings import Settings
+
+
+def token(args: argparse.Namespace, settings: Settings) -> None:
+    actor = Actor(id=args.id, name=args.name, role=Role(args.role), organisation=args.org)
+    secret = load_or_create_secret(settings.jwt_secret, settings.jwt_secret_file)
+    print(
+        mint_token(
+            actor,
+            secret=secret,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=timedelta(hours=args.hours),
+        )
+    )
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> None:
+    upgrade(settings.database_url)
+    print(f"read model at {settings.database_url} is up to date", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
+    commands = parser.add_subparsers(required=True)
+
+    mint = commands.add_parser("token", help="mint a bearer token signed with this stack's key")
+    mint.add_argument("--role", required=True, choices=[r.value for r in Role])
+    mint.add_argument("--id", required=True, help="user id, e.g. dept-002")
+    mint.add_argument("--name", required=True, help="the official's name, e.g. 赵敏")
+    mint.add_argument("--org", required=True, help="organisation, e.g. 南开区应急管理局")
+    mint.add_argument("--hours", type=float, default=8.0, help="validity (default: 8 hours)")
+    mint.set_defaults(run=token)
+
+    commands.add_parser("migrate", help="bring the read model's schema up to date").set_defaults(run=migrate)
+
+    args = parser.parse_args(argv)
+    args.run(args, Settings())
+
+
+if __name__ == "__main__":
+    main()
