@@ -1,3 +1,4 @@
+import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -76,6 +77,12 @@ def task_queue() -> str:
 
 
 @pytest_asyncio.fixture
+async def dev_worker(dev_env: WorkflowEnvironment, engine: Engine, task_queue: str) -> AsyncIterator[Worker]:
+    async with build_worker(dev_env.client, engine, task_queue=task_queue) as worker:
+        yield worker
+
+
+@pytest_asyncio.fixture
 async def time_worker(time_env: WorkflowEnvironment, engine: Engine, task_queue: str) -> AsyncIterator[Worker]:
     async with build_worker(time_env.client, engine, task_queue=task_queue) as worker:
         yield worker
@@ -85,9 +92,15 @@ def new_hazard_id() -> str:
     return f"T-{uuid.uuid4().hex[:12]}"
 
 
-async def history_length(client: Client, workflow_id: str) -> int:
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return len(history.events)
+async def settled_history_length(client: Client, workflow_id: str) -> int:
+    """History length once no workflow task is pending, so a count is not caught mid-task."""
+    handle = client.get_workflow_handle(workflow_id)
+    for _ in range(100):
+        described = await handle.describe()
+        if not described.raw_description.HasField("pending_workflow_task"):
+            return len((await handle.fetch_history()).events)
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} still has a pending workflow task")
 
 
 @pytest.fixture

@@ -1,23 +1,28 @@
 """Sample actors, reports and the lifecycle paths, shared by the workflow tests and the history recorder."""
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel
+from temporalio.client import Client, WorkflowHandle
 
 from contracts.clock import CHINA_TZ, china_date
 from contracts.enums import Industry, InterimControlKind, ReviewDecision, Role, Source, Stage
 from contracts.hazard import (
+    ActionResult,
     Actor,
     ConfirmInterimControlInput,
     Criterion,
     Enterprise,
     HazardReport,
+    HazardState,
     InterimControl,
     Plan,
     Rectification,
+    ReportHazardInput,
     ReportRectificationInput,
     ReviewInput,
     ReviewOpinion,
@@ -26,7 +31,11 @@ from contracts.hazard import (
     SubmitPlanInput,
     Verification,
     VerifyInput,
+    workflow_id,
 )
+from workflows.hazard import HazardWorkflow
+
+Handle = WorkflowHandle[HazardWorkflow, HazardState]
 
 ENTERPRISE = Actor(id="ent-001", name="王强", role=Role.ENTERPRISE, organisation="天津市南开区恒达化工有限公司")
 STREET = Actor(id="street-001", name="刘芳", role=Role.STREET, organisation="王顶堤街道")
@@ -159,3 +168,17 @@ PATHS: dict[str, Path] = {
     "revoked_in_rectify": Path(ENTERPRISE, report, [submit_plan(), confirm_control(), revoke()], Stage.REVOKED),
     "revoked_in_review": Path(ENTERPRISE, report, [*STANDARD, revoke()], Stage.REVOKED),
 }
+
+
+async def start(client: Client, path: Path, task_queue: str, hazard_id: str | None = None) -> Handle:
+    hazard_id = hazard_id or f"T-{uuid.uuid4().hex[:12]}"
+    return await client.start_workflow(
+        HazardWorkflow.run,
+        ReportHazardInput(hazard_id=hazard_id, actor=path.reporter, report=path.report()),
+        id=workflow_id(hazard_id),
+        task_queue=task_queue,
+    )
+
+
+async def walk(handle: Handle, path: Path) -> list[ActionResult]:
+    return [await handle.execute_update(step.update, step.input(), result_type=ActionResult) for step in path.steps]

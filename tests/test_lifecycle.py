@@ -3,33 +3,13 @@
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from contracts.enums import Action, Stage
-from contracts.hazard import ActionResult, HazardState, ReportHazardInput, workflow_id
 from readmodel.models import Hazard, HazardEventRow
-from tests.conftest import new_hazard_id
-from tests.scenarios import PATHS, Path
+from tests.scenarios import PATHS, start, walk
 from workflows.hazard import HazardWorkflow
-
-
-async def start(client: Client, path: Path, task_queue: str) -> WorkflowHandle[HazardWorkflow, HazardState]:
-    hazard_id = new_hazard_id()
-    return await client.start_workflow(
-        HazardWorkflow.run,
-        ReportHazardInput(hazard_id=hazard_id, actor=path.reporter, report=path.report()),
-        id=workflow_id(hazard_id),
-        task_queue=task_queue,
-    )
-
-
-async def walk(handle: WorkflowHandle[HazardWorkflow, HazardState], path: Path) -> list[ActionResult]:
-    results = []
-    for step in path.steps:
-        result = await handle.execute_update(step.update, step.input(), result_type=ActionResult)
-        results.append(result)
-    return results
 
 
 @pytest.mark.parametrize("name", sorted(PATHS))
