@@ -1,12 +1,14 @@
 """Operator commands. `python cli.py token --help` mints a bearer token for the embedded stack."""
 
 import argparse
+import asyncio
 import sys
 from datetime import timedelta
 
 from api.auth import load_or_create_secret, mint_token
 from contracts.enums import Role
 from contracts.hazard import Actor
+from infra.temporal import connect, ensure_namespace
 from readmodel.migrate import upgrade
 from settings import Settings
 
@@ -30,6 +32,15 @@ def migrate(args: argparse.Namespace, settings: Settings) -> None:
     print(f"read model at {settings.database_url} is up to date", file=sys.stderr)
 
 
+def namespace(args: argparse.Namespace, settings: Settings) -> None:
+    async def run() -> None:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        await ensure_namespace(client, settings.temporal_namespace)
+
+    asyncio.run(run())
+    print(f"namespace {settings.temporal_namespace}: retention and search attributes in place", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
     commands = parser.add_subparsers(required=True)
@@ -43,6 +54,9 @@ def main(argv: list[str] | None = None) -> None:
     mint.set_defaults(run=token)
 
     commands.add_parser("migrate", help="bring the read model's schema up to date").set_defaults(run=migrate)
+    commands.add_parser(
+        "namespace", help="create or update the Temporal namespace: 10-year retention, search attributes"
+    ).set_defaults(run=namespace)
 
     args = parser.parse_args(argv)
     args.run(args, Settings())

@@ -4,6 +4,7 @@ environment (XIAOHAO_TEMPORAL_ADDRESS, XIAOHAO_TEMPORAL_NAMESPACE, DATABASE_URL)
 import asyncio
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import structlog
 from sqlalchemy import Engine
@@ -32,6 +33,8 @@ def build_worker(client: Client, engine: Engine, *, task_queue: str = TASK_QUEUE
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=8,
         max_concurrent_local_activities=8,
+        # SIGTERM lets in-flight activities finish, but not forever: a redeploy must not hang on one.
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
 

@@ -72,15 +72,19 @@ def write_projection(engine: Engine, state: HazardState, events: list[HazardEven
         set_={k: upsert.excluded[k] for k in row if k != "hazard_id"},
         where=hazards.c.version < upsert.excluded.version,
     )
+    # RETURNING counts what was really written on both databases (rowcount is -1 on psycopg here).
     inserted = 0
     with engine.begin() as conn:
         if events:
-            inserted = conn.execute(
-                _insert(engine, event_table)
-                .values([event_row(state.hazard_id, e) for e in events])
-                .on_conflict_do_nothing(index_elements=["hazard_id", "seq"])
-            ).rowcount
-        written = conn.execute(upsert).rowcount > 0
+            inserted = len(
+                conn.execute(
+                    _insert(engine, event_table)
+                    .values([event_row(state.hazard_id, e) for e in events])
+                    .on_conflict_do_nothing(index_elements=["hazard_id", "seq"])
+                    .returning(event_table.c.seq)
+                ).all()
+            )
+        written = conn.execute(upsert.returning(hazards.c.version)).first() is not None
     return ProjectionResult(
         events_inserted=inserted, events_already_present=len(events) - inserted, row_written=written
     )
