@@ -1,7 +1,7 @@
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
@@ -18,6 +18,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.hazard import SEARCH_ATTRIBUTES
+
+NAMESPACE_PROPAGATION = timedelta(seconds=30)
+T = TypeVar("T")
 
 # Hazard files are official records: keep closed workflows' histories for at least ten years.
 RETENTION = timedelta(days=3660)
@@ -67,6 +70,19 @@ async def register_search_attributes(
             search_attributes={key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in keys},
         )
     )
+
+
+async def _when_known(call: Callable[[], Awaitable[T]], within: timedelta = NAMESPACE_PROPAGATION) -> T:
+    """A namespace just registered is unknown to the server's other services until their caches refresh
+    (about a second on the dev server): NOT_FOUND until then."""
+    deadline = asyncio.get_running_loop().time() + within.total_seconds()
+    while True:
+        try:
+            return await call()
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND or asyncio.get_running_loop().time() > deadline:
+                raise
+        await asyncio.sleep(0.2)
 
 
 class TemporalUnreachable(Exception):
