@@ -54,10 +54,12 @@ async def ensure_namespace(client: Client, namespace: str, retention: timedelta 
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
-    listed = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    listed = await _when_known(
+        lambda: client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    )
     missing = [key for key in SEARCH_ATTRIBUTES if key.name not in listed.custom_attributes]
     if missing:
-        await register_search_attributes(client, namespace, missing)
+        await _when_known(lambda: register_search_attributes(client, namespace, missing))
 
 
 async def register_search_attributes(
