@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(default=None, description="HS256 key; the embedded stack keeps one in data/")
     jwt_issuer: str = "xiaohao"
     jwt_audience: str = "xiaohao-api"
+    # Who issues the automatic letters, and the prefix of their 文号 (南开安委办函〔2027〕3号).
+    issuer_name: str = "南开区安全生产委员会办公室"
+    doc_number_prefix: str = "南开安委办"
+    # Notifications (escalations, reminders) are POSTed here from the outbox; unset keeps them queued.
+    webhook_url: str | None = None
+    worker_metrics_port: int | None = 9464
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool | None = None

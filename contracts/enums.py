@@ -81,6 +81,12 @@ class Action(StrEnum):
     REPORT_RECTIFICATION = "report_rectification"
     REVIEW = "review"
     REVOKE = "revoke"
+    REQUEST_EXTENSION = "request_extension"
+    DECIDE_EXTENSION = "decide_extension"
+    LIST = "list"
+    DELIST = "delist"
+    PUBLISH = "publish"
+    ESCALATE = "escalate"  # taken by the service itself when a deadline slips
 
 
 class InterimControlKind(StrEnum):
@@ -94,3 +100,8 @@ class InterimControlKind(StrEnum):
 class ReviewDecision(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
+
+
+class PublicationOf(StrEnum):
+    LISTING = "listing"
+    DELISTING = "delisting"

@@ -5,12 +5,23 @@ New fields always get defaults: histories recorded with older shapes must still 
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, Field
 from temporalio.common import SearchAttributeKey
 
-from contracts.enums import Action, Industry, InterimControlKind, ReviewDecision, Role, Source, Stage
+from contracts.base import CreditCode, LongText, Model, Phone, Text
+from contracts.deadlines import Deadline, EscalationRecord, ListingLevel, PolicyRules, Rag
+from contracts.enums import (
+    Action,
+    Industry,
+    InterimControlKind,
+    PublicationOf,
+    ReviewDecision,
+    Role,
+    Source,
+    Stage,
+)
 
 TASK_QUEUE = "hazards"
 WORKFLOW_NAME = "HazardWorkflow"
@@ -36,19 +47,6 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
     SA_SOURCE,
     SA_NEXT_DEADLINE,
 )
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
-# Mobile (11 digits) or landline with area code.
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")]
-# 统一社会信用代码: 18 characters from GB 32100's alphabet (no I, O, Z, S, V).
-CreditCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[0-9A-HJ-NPQRTUWXY]{18}$")
-]
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
 
 
 class Actor(Model):
@@ -130,6 +128,56 @@ class Revocation(Model):
     reason: LongText
 
 
+class ExtensionRequest(Model):
+    reason: LongText
+    new_due_date: date
+
+
+class ExtensionDecision(Model):
+    approve: bool
+    opinion: LongText
+
+
+class ListingOrder(Model):
+    level: ListingLevel = ListingLevel.DISTRICT
+    issuing_body: Text = Field(description="督办单位, e.g. 南开区安委办")
+    doc_number: Text = Field(description="督办文号")
+
+
+class Delisting(Model):
+    opinion: LongText
+    doc_number: Text | None = None
+
+
+class Publication(Model):
+    of: PublicationOf
+    published_on: date
+    channel: Text = Field(description="where it was published, e.g. 区政府网站")
+
+
+class Extension(Model):
+    seq: int
+    deadline_id: str
+    request: ExtensionRequest
+    requested_by: Actor
+    requested_at: AwareDatetime
+    decision: ExtensionDecision | None = None
+    decided_by: Actor | None = None
+    decided_at: AwareDatetime | None = None
+
+
+class Listing(Model):
+    order: ListingOrder
+    automatic: bool
+    listed_at: AwareDatetime
+    listed_by: Actor
+    published_on: date | None = None
+    delisting: Delisting | None = None
+    delisted_at: AwareDatetime | None = None
+    delisted_by: Actor | None = None
+    delisting_published_on: date | None = None
+
+
 # One input per workflow and update: the actor travels beside the payload it acts with.
 class ReportHazardInput(Model):
     hazard_id: Text
@@ -167,6 +215,31 @@ class RevokeInput(Model):
     revocation: Revocation
 
 
+class RequestExtensionInput(Model):
+    actor: Actor
+    request: ExtensionRequest
+
+
+class DecideExtensionInput(Model):
+    actor: Actor
+    decision: ExtensionDecision
+
+
+class ListInput(Model):
+    actor: Actor
+    order: ListingOrder
+
+
+class DelistInput(Model):
+    actor: Actor
+    delisting: Delisting
+
+
+class PublishInput(Model):
+    actor: Actor
+    publication: Publication
+
+
 class HazardEvent(Model):
     seq: int
     action: Action
@@ -199,6 +272,16 @@ class HazardState(Model):
     closed_at: AwareDatetime | None = None
     closed_by: Actor | None = None
     next_deadline: AwareDatetime | None = None
+    # Deadlines and escalation (issue 3). Defaults keep histories recorded before them decodable.
+    policy_version: int = 0
+    rules: PolicyRules | None = None
+    deadlines: list[Deadline] = Field(default_factory=list, description="open deadlines, earliest first")
+    rag: Rag = Rag.GREEN
+    escalation_level: int = 0
+    escalations: list[EscalationRecord] = Field(default_factory=list)
+    extensions: list[Extension] = Field(default_factory=list)
+    listing: Listing | None = None
+    penalty_exempt: bool = False
 
 
 class HazardRecord(Model):

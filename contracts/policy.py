@@ -11,6 +11,13 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.REPORT_RECTIFICATION: frozenset({Role.ENTERPRISE}),
     Action.REVIEW: frozenset({Role.DEPARTMENT}),
     Action.REVOKE: frozenset({Role.DEPARTMENT, Role.COMMITTEE_OFFICE}),
+    Action.REQUEST_EXTENSION: frozenset({Role.ENTERPRISE}),
+    Action.DECIDE_EXTENSION: frozenset({Role.DEPARTMENT}),
+    Action.LIST: frozenset({Role.COMMITTEE_OFFICE}),
+    Action.DELIST: frozenset({Role.COMMITTEE_OFFICE}),
+    Action.PUBLISH: frozenset({Role.COMMITTEE_OFFICE}),
+    # Only the service itself escalates; people list by hand instead.
+    Action.ESCALATE: frozenset(),
 }
 
 # An enterprise can only report what it found itself; inspections and tip-offs come from officials.

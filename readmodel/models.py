@@ -5,6 +5,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Numeric, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from contracts.deadlines import DeadlineKind, Owner, Rag, Rung
 from contracts.enums import Industry, Source, Stage
 from readmodel.types import AwareDateTime
 
@@ -41,6 +42,13 @@ class HazardBase(SQLModel):
     rejection_count: int = 0
     next_deadline: datetime | None = aware(index=True, nullable=True)
     closed_at: datetime | None = aware(nullable=True)
+    rag: Rag = code(default=Rag.GREEN, index=True)
+    escalation_level: int = Field(default=0, index=True)
+    listed: bool = Field(default=False, index=True)
+    penalty_exempt: bool = False
+    policy_version: int = 0
+    # The next deadline was counted on the Monday-Friday fallback: provisional until the year is published.
+    deadline_provisional: bool = False
     version: int
     updated_at: datetime = aware()
 
@@ -106,3 +114,76 @@ class HazardSerial(SQLModel, table=True):
     __tablename__ = "hazard_serial"
     prefix: str = Field(primary_key=True, max_length=32)
     last: int = 0
+
+
+class CalendarOverrideRow(SQLModel, table=True):
+    """One year of the official calendar as the committee office entered it (the State Council notice)."""
+
+    __tablename__ = "calendar_override"
+    year: int = Field(primary_key=True)
+    holidays: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    workdays: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    label: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = aware()
+    updated_by: str = Field(max_length=200)
+
+
+class PolicyVersionRow(SQLModel, table=True):
+    """Every version of the escalation policy; the newest is in force for new hazards. Never updated."""
+
+    __tablename__ = "policy_version"
+    version: int = Field(primary_key=True)
+    rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    industry_overrides: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    note: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = aware()
+    created_by: str = Field(max_length=200)
+
+
+class EscalationRow(SQLModel, table=True):
+    """One rung fired on one deadline of one hazard: exactly once, whatever retries happen."""
+
+    __tablename__ = "escalation"
+    __table_args__ = (UniqueConstraint("hazard_id", "deadline_id", "rung", name="uq_escalation_rung"),)
+    id: int | None = Field(default=None, primary_key=True)
+    hazard_id: str = Field(max_length=64, index=True)
+    deadline_id: str = Field(max_length=200)
+    deadline_kind: DeadlineKind = code()
+    rung: Rung = code()
+    level: int
+    target_kind: Owner = code()
+    target_organisation: str = Field(max_length=200)
+    copied_to: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    issued_by: str = Field(max_length=200)
+    doc_number: str | None = Field(default=None, max_length=100, unique=True)
+    at: datetime = aware(index=True)
+    due: datetime = aware()
+    working_days_late: int
+    reason: str
+    # What the letter is rendered from, so a download years later shows what was sent.
+    letter: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DocNumberCounter(SQLModel, table=True):
+    """The last 文号 serial per issuing body, series and year: numbers without gaps or repeats."""
+
+    __tablename__ = "doc_number_counter"
+    issuer: str = Field(primary_key=True, max_length=100)
+    series: str = Field(primary_key=True, max_length=32)
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class OutboxRow(SQLModel, table=True):
+    """Notifications waiting for the webhook; written in the same transaction as what they announce."""
+
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, unique=True)
+    topic: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = aware()
+    attempts: int = 0
+    next_attempt_at: datetime = aware(index=True)
+    delivered_at: datetime | None = aware(nullable=True, index=True)
+    last_error: str | None = Field(default=None, max_length=1000)

@@ -36,6 +36,12 @@ def hazard_row(state: HazardState) -> dict[str, Any]:
         "rejection_count": state.rejection_count,
         "next_deadline": state.next_deadline,
         "closed_at": state.closed_at,
+        "rag": state.rag,
+        "escalation_level": state.escalation_level,
+        "listed": state.listing is not None and state.listing.delisted_at is None,
+        "penalty_exempt": state.penalty_exempt,
+        "policy_version": state.policy_version,
+        "deadline_provisional": bool(state.deadlines) and state.deadlines[0].provisional,
         "version": state.version,
         "updated_at": state.updated_at,
     }
