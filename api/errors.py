@@ -23,6 +23,7 @@ ERROR_STATUS: dict[ErrorType, int] = {
     ErrorType.ROLE_FORBIDDEN: 403,
     ErrorType.MAKER_CHECKER: 403,
     ErrorType.INVALID_PAYLOAD: 422,
+    ErrorType.LISTING_ACTIVE: 409,
 }
 
 ERROR_TITLES: dict[ErrorType, str] = {
@@ -30,6 +31,7 @@ ERROR_TITLES: dict[ErrorType, str] = {
     ErrorType.ROLE_FORBIDDEN: "无权执行此操作",
     ErrorType.MAKER_CHECKER: "不能审核本人报告的整改",
     ErrorType.INVALID_PAYLOAD: "提交的数据不合法",
+    ErrorType.LISTING_ACTIVE: "挂牌督办的隐患须先摘牌",
 }
 
 STATUS_TITLES: dict[int, str] = {

@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.auth import load_or_create_secret
-from api.routers import hazards, health
+from api.routers import admin, escalations, hazards, health
 from infra.logging import configure_logging
 from infra.temporal import TemporalConnection
 from readmodel.db import make_engine
@@ -41,6 +41,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(hazards.router)
+    app.include_router(escalations.router)
+    app.include_router(admin.router)
     return app
 
 

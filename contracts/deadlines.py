@@ -128,7 +128,8 @@ class PolicyRules(Model):
     extension_max: int = Field(default=2, ge=0, le=10)
     review_wd: int = Field(default=10, ge=1, le=60)
     reminder_wd_before: int = Field(default=3, ge=0, le=30)
-    notice_letter_wd_after: int = Field(default=1, ge=0, le=60)
+    # At least 1: a letter on the due day itself would go out before the deadline has passed.
+    notice_letter_wd_after: int = Field(default=1, ge=1, le=60)
     summons_wd_after: int = Field(default=10, ge=1, le=120)
     listing_wd_after: int = Field(default=20, ge=1, le=240)
     publication_wd: int = Field(default=5, ge=1, le=60)

@@ -8,3 +8,4 @@ class ErrorType(StrEnum):
     ROLE_FORBIDDEN = "RoleForbidden"
     MAKER_CHECKER = "MakerChecker"
     INVALID_PAYLOAD = "InvalidPayload"
+    LISTING_ACTIVE = "ListingActive"

@@ -11,7 +11,15 @@ from pydantic import AwareDatetime, Field
 from temporalio.common import SearchAttributeKey
 
 from contracts.base import CreditCode, LongText, Model, Phone, Text
-from contracts.deadlines import Deadline, EscalationRecord, ListingLevel, PolicyRules, Rag
+from contracts.deadlines import (
+    Deadline,
+    DeadlineKind,
+    EscalationRecord,
+    ListingLevel,
+    PolicyRules,
+    Rag,
+    ScheduleDeadlineInput,
+)
 from contracts.enums import (
     Action,
     Industry,
@@ -158,6 +166,7 @@ class Publication(Model):
 class Extension(Model):
     seq: int
     deadline_id: str
+    deadline_kind: DeadlineKind
     request: ExtensionRequest
     requested_by: Actor
     requested_at: AwareDatetime
@@ -290,6 +299,10 @@ class HazardRecord(Model):
     state: HazardState
     events: list[HazardEvent] = Field(default_factory=list)
     projected_seq: int = 0
+    # What each open deadline was computed from, so a calendar change can count it again.
+    schedule_inputs: dict[str, ScheduleDeadlineInput] = Field(default_factory=dict)
+    # "<deadline id>/<rung>" of every rung already fired: a re-armed deadline never fires one twice.
+    fired: list[str] = Field(default_factory=list)
 
 
 class ActionResult(Model):

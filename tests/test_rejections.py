@@ -1,7 +1,7 @@
 """Every action that is illegal in a stage, by a role, or with bad data is refused before it reaches history.
 
-On the real dev server: it drops the speculative workflow task of a rejected update, so "no trace" can be
-checked as "history length unchanged" (the time-skipping test server keeps those tasks).
+On the real dev server, which drops the speculative workflow task of a rejected update (the time-skipping test
+server keeps those tasks): "no trace" is checked as "nothing recorded but workflow-task bookkeeping".
 """
 
 from datetime import date
@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from contracts.enums import Action, InterimControlKind, ReviewDecision, Stage
 from contracts.errors import ErrorType
 from contracts.hazard import ActionResult, Actor, ConfirmInterimControlInput, InterimControl, SubmitPlanInput
-from tests.conftest import settled_history_length
+from tests.conftest import settled_history
 from tests.scenarios import (
     AUDITOR,
     ENTERPRISE,
@@ -80,21 +80,21 @@ async def test_actions_illegal_in_a_stage_leave_no_trace(
     stage: Stage, dev_env: WorkflowEnvironment, dev_worker: Worker
 ) -> None:
     handle = await hazard_in(stage, dev_env.client, dev_worker.task_queue)
-    before = await settled_history_length(dev_env.client, handle.id)
+    before = await settled_history(dev_env.client, handle.id)
     illegal = [action for action in Action if action in ALL_ACTIONS and stage not in STAGES_FOR[action]]
     assert illegal
     for action in illegal:
         error = await refused(handle, ALL_ACTIONS[action])
         assert error.type == ErrorType.STAGE_CONFLICT
         assert error.details[0]["stage"] == stage.value
-    assert await settled_history_length(dev_env.client, handle.id) == before
+    assert await settled_history(dev_env.client, handle.id) == before
     state = await handle.query("get_state", result_type=dict)
     assert state["stage"] == stage.value
 
 
 async def test_wrong_roles_and_bad_data_leave_no_trace(dev_env: WorkflowEnvironment, dev_worker: Worker) -> None:
     handle = await hazard_in(Stage.PLAN, dev_env.client, dev_worker.task_queue)
-    before = await settled_history_length(dev_env.client, handle.id)
+    before = await settled_history(dev_env.client, handle.id)
     for actor in (INSPECTOR, STREET, AUDITOR):
         assert (await refused(handle, as_actor(submit_plan(), actor))).type == ErrorType.ROLE_FORBIDDEN
     assert (await refused(handle, as_actor(revoke(), ENTERPRISE))).type == ErrorType.ROLE_FORBIDDEN
@@ -102,10 +102,10 @@ async def test_wrong_roles_and_bad_data_leave_no_trace(dev_env: WorkflowEnvironm
     error = await refused(handle, late)
     assert error.type == ErrorType.INVALID_PAYLOAD
     assert error.details[0]["field"] == "deadline"
-    assert await settled_history_length(dev_env.client, handle.id) == before
+    assert await settled_history(dev_env.client, handle.id) == before
 
     await handle.execute_update("submit_plan", SubmitPlanInput(actor=ENTERPRISE, plan=plan()), result_type=ActionResult)
-    before = await settled_history_length(dev_env.client, handle.id)
+    before = await settled_history(dev_env.client, handle.id)
     no_order = Step(
         "confirm_interim_control",
         lambda: ConfirmInterimControlInput(
@@ -115,14 +115,14 @@ async def test_wrong_roles_and_bad_data_leave_no_trace(dev_env: WorkflowEnvironm
     error = await refused(handle, no_order)
     assert error.type == ErrorType.INVALID_PAYLOAD
     assert error.details[0]["field"] == "suspension_order_no"
-    assert await settled_history_length(dev_env.client, handle.id) == before
+    assert await settled_history(dev_env.client, handle.id) == before
 
 
 async def test_the_reporter_of_a_rectification_cannot_review_it(
     dev_env: WorkflowEnvironment, dev_worker: Worker
 ) -> None:
     handle = await start(dev_env.client, PATHS["rectified_on_spot_closed"], dev_worker.task_queue)
-    before = await settled_history_length(dev_env.client, handle.id)
+    before = await settled_history(dev_env.client, handle.id)
     self_review = as_actor(review(ReviewDecision.APPROVE), INSPECTOR)
     assert (await refused(handle, self_review)).type == ErrorType.MAKER_CHECKER
-    assert await settled_history_length(dev_env.client, handle.id) == before
+    assert await settled_history(dev_env.client, handle.id) == before

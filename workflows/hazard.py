@@ -1,13 +1,31 @@
-"""One durable workflow per major hazard, from report to 销号 or 撤销."""
+"""One durable workflow per major hazard, from report to 销号 or 撤销, escalating when deadlines slip."""
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from contracts.enums import Action
+    from contracts.deadlines import (
+        ISSUE_ESCALATION_ACTIVITY,
+        LOAD_POLICY_ACTIVITY,
+        RECOMPUTE_DEADLINES_SIGNAL,
+        SCHEDULE_DEADLINE_ACTIVITY,
+        STAGE_DEADLINES,
+        Deadline,
+        DeadlineKind,
+        EscalationRecord,
+        IssueEscalationInput,
+        ListingLevel,
+        LoadPolicyInput,
+        LoadPolicyResult,
+        Rung,
+        ScheduleDeadlineInput,
+        ScheduledRung,
+    )
+    from contracts.enums import Action, PublicationOf, ReviewDecision, Stage
     from contracts.hazard import (
         PROJECT_HAZARD_ACTIVITY,
         SA_DEPARTMENT,
@@ -20,17 +38,34 @@ with workflow.unsafe.imports_passed_through():
         ActionResult,
         Actor,
         ConfirmInterimControlInput,
+        DecideExtensionInput,
+        Delisting,
+        DelistInput,
+        ExtensionDecision,
+        ExtensionRequest,
+        HazardEvent,
         HazardEvents,
         HazardState,
+        ListingOrder,
+        ListInput,
         ProjectHazardInput,
+        Publication,
+        PublishInput,
         ReportHazardInput,
         ReportRectificationInput,
+        RequestExtensionInput,
         ReviewInput,
+        ReviewOpinion,
         RevokeInput,
         SubmitPlanInput,
         VerifyInput,
     )
-    from workflows import lifecycle
+    from workflows import ladder, lifecycle
+
+# Hazards started before deadlines existed replay without them (tests/histories/ hold such runs).
+DEADLINES_PATCH = "deadlines-and-ladder"
+LOCAL_TIMEOUT = timedelta(seconds=30)
+ESCALATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -38,24 +73,74 @@ class HazardWorkflow:
     @workflow.init
     def __init__(self, input: ReportHazardInput) -> None:
         self._record = lifecycle.open_hazard(input.hazard_id, input.report, input.actor, workflow.now())
-        # Projections are written one at a time, in sequence order.
-        self._projection_lock = asyncio.Lock()
+        self._with_deadlines = workflow.patched(DEADLINES_PATCH)
+        # One change at a time: an action and a firing rung never interleave their awaits.
+        self._lock = asyncio.Lock()
+        self._wake = False
+        self._recount = False
+        self._started = False
 
     @workflow.run
     async def run(self, input: ReportHazardInput) -> HazardState:
-        report = self._record.state.report
+        state = self._record.state
         workflow.upsert_search_attributes(
             [
-                SA_STREET.value_set(report.street),
-                SA_INDUSTRY.value_set(report.industry.value),
-                SA_DEPARTMENT.value_set(self._record.state.department),
-                SA_SOURCE.value_set(report.source.value),
+                SA_STREET.value_set(state.report.street),
+                SA_INDUSTRY.value_set(state.report.industry.value),
+                SA_DEPARTMENT.value_set(state.department),
+                SA_SOURCE.value_set(state.report.source.value),
             ]
         )
-        self._upsert_progress()
-        await self._project()
-        await workflow.wait_condition(lambda: self._record.state.stage.is_terminal and workflow.all_handlers_finished())
+        if self._with_deadlines:
+            async with self._lock:
+                policy = await workflow.execute_local_activity(
+                    LOAD_POLICY_ACTIVITY,
+                    LoadPolicyInput(industry=state.report.industry),
+                    result_type=LoadPolicyResult,
+                    start_to_close_timeout=LOCAL_TIMEOUT,
+                )
+                state.policy_version, state.rules = policy.version, policy.rules
+                await self._arm_stage_deadline()
+                self._upsert_progress()
+                await self._project()
+        else:
+            await self._act_as_before_deadlines()
+        self._started = True
+        if self._with_deadlines:
+            await self._climb_until_done()
+        await workflow.wait_condition(lambda: self._finished() and workflow.all_handlers_finished())
         return self._record.state
+
+    def _finished(self) -> bool:
+        # A delisting is published after closure: the workflow stays to track that deadline.
+        return self._record.state.stage.is_terminal and not self._record.state.deadlines
+
+    async def _climb_until_done(self) -> None:
+        while not self._finished():
+            if self._recount:
+                async with self._lock:
+                    await self._recount_deadlines()
+            next_at = ladder.next_rung_at(self._record)
+            if next_at is not None and next_at <= workflow.now():
+                async with self._lock:
+                    await self._fire_due_rungs()
+                continue
+            timeout = None if next_at is None else next_at - workflow.now()
+            self._wake = False
+            try:
+                await workflow.wait_condition(
+                    lambda: self._wake or self._recount or self._finished(),
+                    timeout=timeout,
+                    timeout_summary="next escalation rung",
+                )
+            except TimeoutError:
+                async with self._lock:
+                    await self._fire_due_rungs()
+
+    @workflow.signal(name=RECOMPUTE_DEADLINES_SIGNAL)
+    def recompute_deadlines(self) -> None:
+        """The calendar changed: count deadlines not yet passed again."""
+        self._recount = True
 
     @workflow.query
     def get_state(self) -> HazardState:
@@ -64,6 +149,8 @@ class HazardWorkflow:
     @workflow.query
     def get_events(self) -> HazardEvents:
         return HazardEvents(events=self._record.events)
+
+    # --- people's actions: one update each, validated before anything reaches history -------------------------
 
     @workflow.update
     async def verify(self, input: VerifyInput) -> ActionResult:
@@ -113,15 +200,223 @@ class HazardWorkflow:
     def _validate_revoke(self, input: RevokeInput) -> None:
         self._check(Action.REVOKE, input.actor, input.revocation)
 
+    @workflow.update
+    async def request_extension(self, input: RequestExtensionInput) -> ActionResult:
+        return await self._act(Action.REQUEST_EXTENSION, input.actor, input.request)
+
+    @request_extension.validator
+    def _validate_request_extension(self, input: RequestExtensionInput) -> None:
+        self._check(Action.REQUEST_EXTENSION, input.actor, input.request)
+
+    @workflow.update
+    async def decide_extension(self, input: DecideExtensionInput) -> ActionResult:
+        return await self._act(Action.DECIDE_EXTENSION, input.actor, input.decision)
+
+    @decide_extension.validator
+    def _validate_decide_extension(self, input: DecideExtensionInput) -> None:
+        self._check(Action.DECIDE_EXTENSION, input.actor, input.decision)
+
+    @workflow.update
+    async def list_hazard(self, input: ListInput) -> ActionResult:
+        return await self._act(Action.LIST, input.actor, input.order)
+
+    @list_hazard.validator
+    def _validate_list_hazard(self, input: ListInput) -> None:
+        self._check(Action.LIST, input.actor, input.order)
+
+    @workflow.update
+    async def delist(self, input: DelistInput) -> ActionResult:
+        return await self._act(Action.DELIST, input.actor, input.delisting)
+
+    @delist.validator
+    def _validate_delist(self, input: DelistInput) -> None:
+        self._check(Action.DELIST, input.actor, input.delisting)
+
+    @workflow.update
+    async def publish(self, input: PublishInput) -> ActionResult:
+        return await self._act(Action.PUBLISH, input.actor, input.publication)
+
+    @publish.validator
+    def _validate_publish(self, input: PublishInput) -> None:
+        self._check(Action.PUBLISH, input.actor, input.publication)
+
     def _check(self, action: Action, actor: Actor, payload: BaseModel) -> None:
         lifecycle.check(self._record.state, action, actor, payload, workflow.now())
 
     async def _act(self, action: Action, actor: Actor, payload: BaseModel) -> ActionResult:
-        # Checked again here: another update accepted in the same task may have moved the stage.
-        event = lifecycle.apply(self._record, action, actor, payload, workflow.now())
+        if not self._with_deadlines:
+            event = lifecycle.apply(self._record, action, actor, payload, workflow.now())
+            await self._act_as_before_deadlines()
+            return ActionResult(state=self._record.state, event=event)
+        # An action arriving with the start waits for the policy and the first deadline.
+        await workflow.wait_condition(lambda: self._started)
+        async with self._lock:
+            before = self._record.state.stage
+            # Checked again here: an action or rung handled while this one waited may have changed the state.
+            event = lifecycle.apply(self._record, action, actor, payload, workflow.now())
+            if self._with_deadlines:
+                await self._follow_up(before, payload)
+            self._upsert_progress()
+            await self._project()
+            self._wake = True
+            return ActionResult(state=self._record.state, event=event)
+
+    async def _act_as_before_deadlines(self) -> None:
+        """Hazards started before DEADLINES_PATCH: the same commands in the same order as they recorded."""
+        self._upsert_progress()
+        async with self._lock:
+            await self._project()
+
+    # --- deadlines -----------------------------------------------------------------------------------------
+
+    async def _follow_up(self, before: Stage, payload: BaseModel) -> None:
+        """Move the deadlines an accepted action moves: the stage's, an extension's, a publication's."""
+        state = self._record.state
+        if state.stage is not before:
+            ladder.disarm(self._record, *STAGE_DEADLINES.values(), DeadlineKind.EXTENSION_DECISION)
+            await self._arm_stage_deadline()
+        if state.stage is Stage.REVOKED:
+            ladder.disarm(self._record, *DeadlineKind)
+        elif isinstance(payload, ExtensionDecision | ExtensionRequest):
+            await self._follow_extension()
+        elif isinstance(payload, ListingOrder):
+            await self._arm(DeadlineKind.LISTING_PUBLICATION)
+        elif isinstance(payload, Delisting):
+            await self._arm(DeadlineKind.DELISTING_PUBLICATION)
+        elif isinstance(payload, Publication):
+            kind = (
+                DeadlineKind.LISTING_PUBLICATION
+                if payload.of is PublicationOf.LISTING
+                else DeadlineKind.DELISTING_PUBLICATION
+            )
+            ladder.disarm(self._record, kind)
+        elif isinstance(payload, ReviewOpinion) and payload.decision is ReviewDecision.APPROVE:
+            ladder.disarm(self._record, DeadlineKind.LISTING_PUBLICATION)
+
+    async def _follow_extension(self) -> None:
+        extension = self._record.state.extensions[-1]
+        if extension.decision is None:
+            await self._arm(DeadlineKind.EXTENSION_DECISION)
+            return
+        ladder.disarm(self._record, DeadlineKind.EXTENSION_DECISION)
+        if extension.decision.approve:
+            await self._arm(extension.deadline_kind, due_date=extension.request.new_due_date)
+
+    async def _arm_stage_deadline(self) -> None:
+        state = self._record.state
+        kind = STAGE_DEADLINES.get(state.stage)
+        if kind is None:
+            return
+        await self._arm(kind, due_date=self._stage_due_date(kind))
+
+    def _stage_due_date(self, kind: DeadlineKind) -> date | None:
+        """A fixed date where one was set: the plan's, or the latest approved extension's."""
+        state = self._record.state
+        approved = [
+            e.request.new_due_date
+            for e in state.extensions
+            if e.deadline_kind is kind and e.decision is not None and e.decision.approve
+        ]
+        if approved:
+            return approved[-1]
+        if kind is DeadlineKind.RECTIFY and state.plan is not None:
+            return state.plan.deadline
+        return None
+
+    async def _arm(self, kind: DeadlineKind, *, due_date: date | None = None) -> None:
+        rules = self._record.state.rules
+        assert rules is not None
+        schedule = ScheduleDeadlineInput(
+            hazard_id=self._record.state.hazard_id,
+            deadline_id=kind.value,
+            kind=kind,
+            start=workflow.now(),
+            due_date=due_date,
+            rules=rules,
+        )
+        deadline = await self._schedule(schedule)
+        self._record.schedule_inputs[deadline.id] = schedule
+        ladder.arm(self._record, deadline)
+
+    async def _schedule(self, schedule: ScheduleDeadlineInput) -> Deadline:
+        # A local activity: the working-day arithmetic runs once and its answer is recorded in history, so a
+        # later calendar or policy change cannot make replay compute a different deadline.
+        deadline: Deadline = await workflow.execute_local_activity(
+            SCHEDULE_DEADLINE_ACTIVITY, schedule, result_type=Deadline, start_to_close_timeout=LOCAL_TIMEOUT
+        )
+        # The id names the due date: the same deadline armed again (a rejected review's RECTIFY) keeps its
+        # fired rungs, a moved one (an extension, a new calendar) climbs its ladder afresh.
+        deadline.id = f"{schedule.kind.value}-{deadline.due_date.isoformat()}"
+        return deadline
+
+    async def _recount_deadlines(self) -> None:
+        """Adopt a changed calendar for deadlines that have not passed; passed ones stand as they were."""
+        self._recount = False
+        now = workflow.now()
+        for deadline in [d for d in self._record.state.deadlines if d.due > now]:
+            schedule = self._record.schedule_inputs.get(deadline.id)
+            if schedule is None:
+                continue
+            recounted = await self._schedule(schedule)
+            if [r.at for r in recounted.rungs] == [r.at for r in deadline.rungs] and recounted.due == deadline.due:
+                continue
+            for rung in recounted.rungs:
+                old = next((r for r in deadline.rungs if r.rung is rung.rung), None)
+                if old is not None and old.fired_at is not None:
+                    rung.fired_at = old.fired_at
+            del self._record.schedule_inputs[deadline.id]
+            self._record.schedule_inputs[recounted.id] = schedule
+            ladder.arm(self._record, recounted)
         self._upsert_progress()
         await self._project()
-        return ActionResult(state=self._record.state, event=event)
+
+    # --- the ladder ----------------------------------------------------------------------------------------
+
+    async def _fire_due_rungs(self) -> None:
+        now = workflow.now()
+        for deadline, rung in ladder.due_rungs(self._record, now):
+            if deadline not in self._record.state.deadlines:
+                continue  # an earlier rung's consequence closed it
+            await self._fire(deadline, rung)
+        self._upsert_progress()
+        await self._project()
+
+    async def _fire(self, deadline: Deadline, rung: ScheduledRung) -> None:
+        state = self._record.state
+        if rung.rung is Rung.OVERDUE or (rung.rung is Rung.LISTING and lifecycle.is_listed(state)):
+            # Overdue only turns the colour; a hazard the committee office already listed is not listed twice.
+            ladder.mark_fired(self._record, deadline, rung, rung.at)
+            return
+        escalation = await workflow.execute_activity(
+            ISSUE_ESCALATION_ACTIVITY,
+            IssueEscalationInput(
+                hazard_id=state.hazard_id,
+                title=state.report.title,
+                enterprise_name=state.report.enterprise.name,
+                principal_name=state.report.enterprise.principal_name,
+                street=state.report.street,
+                department=state.department,
+                deadline=deadline,
+                rung=rung.rung,
+                scheduled_at=rung.at,
+            ),
+            result_type=EscalationRecord,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=ESCALATION_RETRY,
+            summary=f"{rung.rung.value} for {deadline.id}",
+        )
+        ladder.mark_fired(self._record, deadline, rung, rung.at)
+        lifecycle.record_escalation(self._record, escalation, workflow.now())
+        if rung.rung is Rung.LISTING:
+            order = ListingOrder(
+                level=ListingLevel.DISTRICT,
+                issuing_body=escalation.issued_by,
+                doc_number=escalation.doc_number or "",
+            )
+            lifecycle.apply(self._record, Action.LIST, lifecycle.SYSTEM, order, workflow.now())
+            await self._arm(DeadlineKind.LISTING_PUBLICATION)
+
+    # --- projection ----------------------------------------------------------------------------------------
 
     def _upsert_progress(self) -> None:
         state = self._record.state
@@ -135,13 +430,13 @@ class HazardWorkflow:
         )
 
     async def _project(self) -> None:
-        async with self._projection_lock:
-            pending = [e for e in self._record.events if e.seq > self._record.projected_seq]
-            if not pending:
-                return
-            await workflow.execute_local_activity(
-                PROJECT_HAZARD_ACTIVITY,
-                ProjectHazardInput(state=self._record.state, events=pending),
-                start_to_close_timeout=timedelta(seconds=30),
-            )
-            self._record.projected_seq = pending[-1].seq
+        """Send the read model what it has not seen; callers hold the lock, so projections go in order."""
+        pending: list[HazardEvent] = [e for e in self._record.events if e.seq > self._record.projected_seq]
+        if not pending:
+            return
+        await workflow.execute_local_activity(
+            PROJECT_HAZARD_ACTIVITY,
+            ProjectHazardInput(state=self._record.state, events=pending),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+        )
+        self._record.projected_seq = pending[-1].seq

@@ -12,16 +12,24 @@ from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
 from contracts.clock import china_date
-from contracts.enums import Action, InterimControlKind, ReviewDecision, Source, Stage
+from contracts.deadlines import STAGE_DEADLINES, Deadline, DeadlineKind, EscalationRecord, Owner, Rung
+from contracts.enums import Action, InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.errors import ErrorType
 from contracts.hazard import (
     Actor,
+    Delisting,
+    Extension,
+    ExtensionDecision,
+    ExtensionRequest,
     HazardEvent,
     HazardRecord,
     HazardReport,
     HazardState,
     InterimControl,
+    Listing,
+    ListingOrder,
     Plan,
+    Publication,
     Rectification,
     ReviewOpinion,
     Revocation,
@@ -39,7 +47,16 @@ STAGES_FOR: dict[Action, frozenset[Stage]] = {
     Action.REPORT_RECTIFICATION: frozenset({Stage.RECTIFY}),
     Action.REVIEW: frozenset({Stage.REVIEW}),
     Action.REVOKE: OPEN_STAGES,
+    Action.REQUEST_EXTENSION: frozenset({Stage.PLAN, Stage.INTERIM_CONTROL, Stage.RECTIFY}),
+    Action.DECIDE_EXTENSION: frozenset({Stage.PLAN, Stage.INTERIM_CONTROL, Stage.RECTIFY}),
+    Action.LIST: OPEN_STAGES,
+    # 摘牌 once the rectification is reported, and before the sign-off that needs it.
+    Action.DELIST: frozenset({Stage.REVIEW}),
+    # A delisting is published after closure, so publishing outlives the open stages.
+    Action.PUBLISH: frozenset(Stage),
 }
+
+SYSTEM = Actor(id="system", name="系统自动督办", role=Role.COMMITTEE_OFFICE, organisation="xiaohao")
 
 MAX_RECTIFICATION_DAYS = 365
 # Clients' clocks drift; a report "found" a few minutes in the future is not an error.
@@ -90,6 +107,7 @@ def open_hazard(hazard_id: str, report: HazardReport, actor: Actor, now: datetim
     if report.rectified_on_spot is not None:
         state.rectification = report.rectified_on_spot
         state.rectified_by = actor
+    state.penalty_exempt = report.source is Source.SELF_INSPECTION
     record = HazardRecord(state=state)
     _append_event(record, Action.REPORT, actor, now, None, report)
     return record
@@ -114,6 +132,75 @@ def check(state: HazardState, action: Action, actor: Actor, payload: BaseModel, 
         _check_completed_on(payload, state.report, now, field="completed_on")
     elif isinstance(payload, ReviewOpinion):
         _check_reviewer(state, actor)
+        if payload.decision is ReviewDecision.APPROVE and is_listed(state):
+            raise rejected(
+                ErrorType.LISTING_ACTIVE, "该隐患已挂牌督办，须由区安委办摘牌后方可销号", stage=state.stage.value
+            )
+    elif isinstance(payload, ExtensionRequest):
+        _check_extension_request(payload, state, now)
+    elif isinstance(payload, ExtensionDecision):
+        pending = _pending_extension(state)
+        if pending is None:
+            raise conflict(state, "没有待审批的延期申请")
+        if pending.requested_by.id == actor.id:
+            raise rejected(ErrorType.MAKER_CHECKER, "不能审批本人提出的延期申请")
+    elif isinstance(payload, ListingOrder):
+        if is_listed(state):
+            raise conflict(state, "该隐患已挂牌督办")
+    elif isinstance(payload, Delisting):
+        if not is_listed(state):
+            raise conflict(state, "该隐患未挂牌督办，无需摘牌")
+    elif isinstance(payload, Publication):
+        _check_publication(payload, state, now)
+
+
+def conflict(state: HazardState, message: str) -> ApplicationError:
+    return rejected(ErrorType.STAGE_CONFLICT, message, stage=state.stage.value)
+
+
+def is_listed(state: HazardState) -> bool:
+    return state.listing is not None and state.listing.delisted_at is None
+
+
+def _pending_extension(state: HazardState) -> Extension | None:
+    return next((e for e in state.extensions if e.decision is None), None)
+
+
+def _stage_deadline(state: HazardState) -> Deadline | None:
+    kind = STAGE_DEADLINES.get(state.stage)
+    return next((d for d in state.deadlines if d.kind == kind), None)
+
+
+def _check_extension_request(request: ExtensionRequest, state: HazardState, now: datetime) -> None:
+    current = _stage_deadline(state)
+    if current is None or current.owner is not Owner.ENTERPRISE:
+        raise conflict(state, "当前阶段没有可申请延期的期限")
+    if _pending_extension(state) is not None:
+        raise conflict(state, "已有延期申请待审批")
+    allowed = state.rules.extension_max if state.rules else 0
+    if len(state.extensions) >= allowed:
+        raise conflict(state, f"每个隐患最多申请延期 {allowed} 次")
+    if current.extension_cutoff is not None and now > current.extension_cutoff:
+        cutoff = china_date(current.extension_cutoff).isoformat()
+        raise conflict(state, f"延期须在期限届满前提出（最迟 {cutoff}）")
+    if request.new_due_date <= current.due_date:
+        raise invalid("new_due_date", f"延期后的期限须晚于当前期限 {current.due_date.isoformat()}")
+    max_days = state.rules.rectify_max_days if state.rules else MAX_RECTIFICATION_DAYS
+    latest = china_date(state.report.found_at) + timedelta(days=max_days)
+    if request.new_due_date > latest:
+        raise invalid("new_due_date", f"整改期限不得超过发现之日起 {max_days} 日（{latest.isoformat()}）")
+
+
+def _check_publication(publication: Publication, state: HazardState, now: datetime) -> None:
+    kind = (
+        DeadlineKind.LISTING_PUBLICATION
+        if publication.of is PublicationOf.LISTING
+        else DeadlineKind.DELISTING_PUBLICATION
+    )
+    if not any(d.kind == kind for d in state.deadlines):
+        raise conflict(state, "没有待公示的挂牌或摘牌")
+    if publication.published_on > china_date(now):
+        raise invalid("published_on", "公示日期不能晚于今天")
 
 
 def apply(record: HazardRecord, action: Action, actor: Actor, payload: BaseModel, now: datetime) -> HazardEvent:
@@ -150,9 +237,47 @@ def apply(record: HazardRecord, action: Action, actor: Actor, payload: BaseModel
     elif isinstance(payload, Revocation):
         state.revocation = payload
         state.stage = Stage.REVOKED
+    elif isinstance(payload, ExtensionRequest):
+        current = _stage_deadline(state)
+        assert current is not None  # check() made sure
+        state.extensions.append(
+            Extension(
+                seq=len(state.extensions) + 1,
+                deadline_id=current.id,
+                deadline_kind=current.kind,
+                request=payload,
+                requested_by=actor,
+                requested_at=now,
+            )
+        )
+    elif isinstance(payload, ExtensionDecision):
+        pending = _pending_extension(state)
+        assert pending is not None
+        pending.decision, pending.decided_by, pending.decided_at = payload, actor, now
+    elif isinstance(payload, ListingOrder):
+        state.listing = Listing(order=payload, automatic=actor is SYSTEM, listed_at=now, listed_by=actor)
+    elif isinstance(payload, Delisting):
+        assert state.listing is not None
+        state.listing.delisting, state.listing.delisted_at, state.listing.delisted_by = payload, now, actor
+    elif isinstance(payload, Publication):
+        assert state.listing is not None
+        if payload.of is PublicationOf.LISTING:
+            state.listing.published_on = payload.published_on
+        else:
+            state.listing.delisting_published_on = payload.published_on
     else:  # pragma: no cover - every payload model is handled above
         raise TypeError(f"no transition for {type(payload).__name__}")
     return _append_event(record, action, actor, now, before, payload)
+
+
+def record_escalation(record: HazardRecord, escalation: EscalationRecord, now: datetime) -> HazardEvent:
+    """The service's own action: a rung fired. Kept in history beside people's actions."""
+    state = record.state
+    state.escalations.append(escalation)
+    if escalation.rung is Rung.NOTICE_LETTER and escalation.target.kind is Owner.ENTERPRISE:
+        # 不予行政处罚 holds only while the enterprise is on schedule: the first 函告 ends it.
+        state.penalty_exempt = False
+    return _append_event(record, Action.ESCALATE, SYSTEM, now, state.stage, escalation)
 
 
 def _append_event(

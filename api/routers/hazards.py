@@ -22,13 +22,23 @@ from contracts.hazard import (
     ActionResult,
     Actor,
     ConfirmInterimControlInput,
+    DecideExtensionInput,
+    Delisting,
+    DelistInput,
+    ExtensionDecision,
+    ExtensionRequest,
     HazardReport,
     HazardState,
     InterimControl,
+    ListingOrder,
+    ListInput,
     Plan,
+    Publication,
+    PublishInput,
     Rectification,
     ReportHazardInput,
     ReportRectificationInput,
+    RequestExtensionInput,
     ReviewInput,
     ReviewOpinion,
     Revocation,
@@ -197,6 +207,61 @@ async def revoke(
 ) -> ActionResult:
     require(actor, Action.REVOKE)
     return await act(temporal, hazard_id, Action.REVOKE, "revoke", RevokeInput(actor=actor, revocation=body), key)
+
+
+@router.post(
+    "/{hazard_id}/extensions",
+    summary="申请延期 (ask to move the current stage's deadline; at least N working days before it)",
+    responses=ACTION_RESPONSES,
+)
+async def request_extension(
+    hazard_id: HazardId, body: ExtensionRequest, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.REQUEST_EXTENSION)
+    payload = RequestExtensionInput(actor=actor, request=body)
+    return await act(temporal, hazard_id, Action.REQUEST_EXTENSION, "request_extension", payload, key)
+
+
+@router.post(
+    "/{hazard_id}/extensions/decision",
+    summary="审批延期 (approve or reject the pending extension)",
+    responses=ACTION_RESPONSES,
+)
+async def decide_extension(
+    hazard_id: HazardId, body: ExtensionDecision, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.DECIDE_EXTENSION)
+    payload = DecideExtensionInput(actor=actor, decision=body)
+    return await act(temporal, hazard_id, Action.DECIDE_EXTENSION, "decide_extension", payload, key)
+
+
+@router.post("/{hazard_id}/listing", summary="挂牌督办 (list by hand, with 督办文号)", responses=ACTION_RESPONSES)
+async def list_hazard(
+    hazard_id: HazardId, body: ListingOrder, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.LIST)
+    return await act(temporal, hazard_id, Action.LIST, "list_hazard", ListInput(actor=actor, order=body), key)
+
+
+@router.post("/{hazard_id}/delisting", summary="摘牌 (before sign-off of a listed hazard)", responses=ACTION_RESPONSES)
+async def delist(
+    hazard_id: HazardId, body: Delisting, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.DELIST)
+    return await act(temporal, hazard_id, Action.DELIST, "delist", DelistInput(actor=actor, delisting=body), key)
+
+
+@router.post(
+    "/{hazard_id}/publication",
+    summary="公示 (record the publication of a listing or delisting)",
+    responses=ACTION_RESPONSES,
+)
+async def publish(
+    hazard_id: HazardId, body: Publication, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.PUBLISH)
+    payload = PublishInput(actor=actor, publication=body)
+    return await act(temporal, hazard_id, Action.PUBLISH, "publish", payload, key)
 
 
 @router.get("/{hazard_id}", summary="隐患当前状态 (current state, from the workflow)", responses={404: {}})

@@ -1,0 +1,105 @@
+"""Escalations: what the ladder issued for a hazard, and the letters themselves. Read from the read model."""
+
+from datetime import datetime
+from urllib.parse import quote
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from api.deps import CurrentActor, SessionDep
+from api.errors import Problem, not_found
+from contracts.deadlines import RUNG_LABELS, DeadlineKind, EscalationTarget, Rung
+from letters.docx import render_letter
+from readmodel import escalation_queries, queries
+from readmodel.models import EscalationRow
+
+router = APIRouter(tags=["escalations"])
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+class EscalationPublic(BaseModel):
+    id: int
+    hazard_id: str
+    deadline_id: str
+    deadline_kind: DeadlineKind
+    rung: Rung
+    level: int
+    doc_number: str | None
+    target: EscalationTarget
+    copied_to: list[str]
+    issued_by: str
+    at: datetime
+    due: datetime
+    working_days_late: int
+    reason: str
+    letter_url: str | None
+
+
+class EscalationsPublic(BaseModel):
+    data: list[EscalationPublic]
+    count: int
+
+
+def letter_url(escalation_id: int) -> str:
+    return f"/escalations/{escalation_id}/letter.docx"
+
+
+def public(row: EscalationRow) -> EscalationPublic:
+    assert row.id is not None
+    return EscalationPublic(
+        id=row.id,
+        hazard_id=row.hazard_id,
+        deadline_id=row.deadline_id,
+        deadline_kind=row.deadline_kind,
+        rung=row.rung,
+        level=row.level,
+        doc_number=row.doc_number,
+        target=EscalationTarget(kind=row.target_kind, organisation=row.target_organisation),
+        copied_to=row.copied_to,
+        issued_by=row.issued_by,
+        at=row.at,
+        due=row.due,
+        working_days_late=row.working_days_late,
+        reason=row.reason,
+        letter_url=letter_url(row.id) if row.letter else None,
+    )
+
+
+@router.get(
+    "/hazards/{hazard_id}/escalations",
+    summary="督办记录 (reminders, letters, summons, listings and circulars, in order)",
+    responses={404: {"description": "no such hazard"}},
+)
+def hazard_escalations(hazard_id: str, session: SessionDep, actor: CurrentActor) -> EscalationsPublic:
+    if not queries.hazard_exists(session=session, hazard_id=hazard_id):
+        raise not_found(hazard_id)
+    rows = escalation_queries.hazard_escalations(session=session, hazard_id=hazard_id)
+    return EscalationsPublic(data=[public(row) for row in rows], count=len(rows))
+
+
+@router.get(
+    "/escalations/{escalation_id}/letter.docx",
+    summary="下载文书 (the letter as issued, .docx)",
+    response_class=Response,
+    responses={
+        200: {"content": {DOCX: {}}, "description": "the letter"},
+        404: {"description": "no such escalation, or a reminder (which has no letter)"},
+    },
+)
+def escalation_letter(escalation_id: int, session: SessionDep, actor: CurrentActor) -> Response:
+    row = escalation_queries.escalation(session=session, escalation_id=escalation_id)
+    if row is None:
+        raise Problem(404, "EscalationNotFound", f"未找到编号为 {escalation_id} 的督办记录", title="督办记录不存在")
+    if not row.letter:
+        raise Problem(
+            404,
+            "LetterNotFound",
+            f"督办记录 {escalation_id} 是{RUNG_LABELS[Rung(row.rung)]}，没有文书",
+            title="文书不存在",
+        )
+    filename = f"{row.doc_number}.docx"
+    disposition = (
+        f"attachment; filename=\"escalation-{escalation_id}.docx\"; filename*=UTF-8''{quote(filename, safe='')}"
+    )
+    return Response(render_letter(row), media_type=DOCX, headers={"Content-Disposition": disposition})
