@@ -9,7 +9,7 @@ import pytest
 
 from api.main import create_app
 from contracts.enums import Source
-from contracts.hazard import Actor
+from contracts.hazard import Actor, workflow_id
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, ENTERPRISE, INSPECTOR, REVIEWER, STREET, plan, rectification, report
 
@@ -83,6 +83,29 @@ async def test_a_retried_report_returns_the_same_hazard(api: ApiStack) -> None:
     assert first.json()["hazard_id"] == second.json()["hazard_id"]
     listed = (await api.http.get("/hazards", params={"q": key}, headers=api.auth(ENTERPRISE))).json()
     assert listed["count"] == 1
+
+
+async def test_a_report_retried_after_its_hazard_closed_starts_nothing(api: ApiStack) -> None:
+    key = str(uuid.uuid4())
+    body = report_body(title=f"撤销后重试 {key}")
+    first = await post(api, "/hazards", ENTERPRISE, body, key)
+    hazard_id = first.json()["hazard_id"]
+    handle = api.temporal.get_workflow_handle(workflow_id(hazard_id))
+    run_id = (await handle.describe()).run_id
+    assert (await post(api, f"/hazards/{hazard_id}/revoke", INSPECTOR, {"reason": "重复上报"})).status_code == 200
+    await handle.result()
+    retried = await post(api, "/hazards", ENTERPRISE, body, key)
+    assert retried.status_code == 200
+    assert retried.json()["stage"] == "REVOKED"
+    assert (await handle.describe()).run_id == run_id
+
+
+async def test_the_report_answer_carries_the_first_deadline(api: ApiStack) -> None:
+    hazard = await new_hazard(api)
+    assert [d["kind"] for d in hazard["deadlines"]] == ["plan"]
+    assert hazard["policy_version"] >= 1
+    assert hazard["rag"] == "green"
+    assert hazard["penalty_exempt"] is True
 
 
 async def test_a_retried_action_acts_once(api: ApiStack) -> None:

@@ -142,6 +142,13 @@ class HazardWorkflow:
         """The calendar changed: count deadlines not yet passed again."""
         self._recount = True
 
+    @workflow.update
+    async def opened(self) -> HazardState:
+        """Answers once the hazard is open (policy loaded, first deadline armed, read model written): the API
+        reports a hazard with this update-with-start, so its answer already carries the deadline."""
+        await workflow.wait_condition(lambda: self._started)
+        return self._record.state
+
     @workflow.query
     def get_state(self) -> HazardState:
         return self._record.state

@@ -8,8 +8,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -108,22 +108,26 @@ async def report_hazard(
     except ApplicationError as err:
         raise from_application_error(err) from err
     allocation = await run_in_threadpool(_allocate, engine, settings.district_code, now, request_id)
-    handle: Handle
-    try:
-        handle = await temporal.start_workflow(
-            HazardWorkflow.run,
-            ReportHazardInput(hazard_id=allocation.hazard_id, actor=actor, report=report),
-            id=workflow_id(allocation.hazard_id),
-            task_queue=TASK_QUEUE,
-            # A retry whose first attempt already started the workflow finds that workflow, not a second one.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-    except WorkflowAlreadyStartedError:
-        # Started and already finished (closed or revoked): the retry answers with what it became.
-        handle = handle_for(temporal, allocation.hazard_id)
+    opening = WithStartWorkflowOperation(
+        HazardWorkflow.run,
+        ReportHazardInput(hazard_id=allocation.hazard_id, actor=actor, report=report),
+        id=workflow_id(allocation.hazard_id),
+        task_queue=TASK_QUEUE,
+        # A retry whose first attempt already started the workflow finds that workflow, not a second one;
+        # and a hazard already closed or revoked is never started again under its id.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
     if allocation.existing:
         response.status_code = status.HTTP_200_OK
-    return await current_state(handle, allocation.hazard_id)
+    try:
+        state: HazardState = await temporal.execute_update_with_start_workflow(
+            HazardWorkflow.opened, start_workflow_operation=opening
+        )
+    except WorkflowAlreadyStartedError:
+        # Started and already finished: the retry answers with what it became.
+        state = await current_state(handle_for(temporal, allocation.hazard_id), allocation.hazard_id)
+    return state
 
 
 def _allocate(engine: Engine, district: str, now: datetime, request_id: str | None) -> queries.Allocation:
