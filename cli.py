@@ -6,7 +6,7 @@ import sys
 from datetime import timedelta
 
 from api.auth import load_or_create_secret, mint_token
-from contracts.enums import Role
+from contracts.enums import Industry, Role
 from contracts.hazard import Actor
 from infra.temporal import connect, ensure_namespace
 from readmodel.migrate import upgrade
@@ -14,7 +14,15 @@ from settings import Settings
 
 
 def token(args: argparse.Namespace, settings: Settings) -> None:
-    actor = Actor(id=args.id, name=args.name, role=Role(args.role), organisation=args.org)
+    actor = Actor(
+        id=args.id,
+        name=args.name,
+        role=Role(args.role),
+        organisation=args.org,
+        credit_code=args.credit_code,
+        street=args.street,
+        industries=[Industry(i) for i in args.industry],
+    )
     secret = load_or_create_secret(settings.jwt_secret, settings.jwt_secret_file)
     print(
         mint_token(
@@ -50,6 +58,15 @@ def main(argv: list[str] | None = None) -> None:
     mint.add_argument("--id", required=True, help="user id, e.g. dept-002")
     mint.add_argument("--name", required=True, help="the official's name, e.g. 赵敏")
     mint.add_argument("--org", required=True, help="organisation, e.g. 南开区应急管理局")
+    mint.add_argument("--credit-code", help="enterprise users: their enterprise's 统一社会信用代码")
+    mint.add_argument("--street", help="street users: their street, e.g. 王顶堤街道")
+    mint.add_argument(
+        "--industry",
+        action="append",
+        default=[],
+        choices=[i.value for i in Industry],
+        help="department users: an industry they supervise (repeatable)",
+    )
     mint.add_argument("--hours", type=float, default=8.0, help="validity (default: 8 hours)")
     mint.set_defaults(run=token)
 

@@ -39,6 +39,10 @@ def mint_token(actor: Actor, *, secret: str, issuer: str, audience: str, ttl: ti
         "name": actor.name,
         "role": actor.role.value,
         "org": actor.organisation,
+        # Jurisdiction: which enterprise, street or industries this user answers for.
+        "ent": actor.credit_code,
+        "street": actor.street,
+        "industries": [i.value for i in actor.industries],
         "iss": issuer,
         "aud": audience,
         "iat": now,
@@ -58,6 +62,14 @@ def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> Acto
             leeway=LEEWAY,
             options={"require": REQUIRED_CLAIMS},
         )
-        return Actor(id=claims["sub"], name=claims["name"], role=claims["role"], organisation=claims["org"])
+        return Actor(
+            id=claims["sub"],
+            name=claims["name"],
+            role=claims["role"],
+            organisation=claims["org"],
+            credit_code=claims.get("ent"),
+            street=claims.get("street"),
+            industries=claims.get("industries") or [],
+        )
     except (jwt.PyJWTError, KeyError, ValidationError) as err:
         raise InvalidToken(str(err)) from err

@@ -58,12 +58,19 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = (
 
 
 class Actor(Model):
-    """Who did something; taken from the verified token, never from a request body."""
+    """Who did something; taken from the verified token, never from a request body.
+
+    The jurisdiction claims say what the actor may see: an enterprise user its own enterprise (credit code),
+    a street user its street, a department user its industries (and hazards assigned to its organisation).
+    """
 
     id: Text
     name: Text
     role: Role
     organisation: Text
+    credit_code: CreditCode | None = None
+    street: Text | None = None
+    industries: list[Industry] = Field(default_factory=list)
 
 
 class Enterprise(Model):

@@ -37,10 +37,29 @@ from workflows.hazard import HazardWorkflow
 
 Handle = WorkflowHandle[HazardWorkflow, HazardState]
 
-ENTERPRISE = Actor(id="ent-001", name="王强", role=Role.ENTERPRISE, organisation="天津市南开区恒达化工有限公司")
-STREET = Actor(id="street-001", name="刘芳", role=Role.STREET, organisation="王顶堤街道")
-INSPECTOR = Actor(id="dept-001", name="李明", role=Role.DEPARTMENT, organisation="南开区应急管理局")
-REVIEWER = Actor(id="dept-002", name="赵敏", role=Role.DEPARTMENT, organisation="南开区应急管理局")
+CREDIT_CODE = "91120104MA0500001K"
+ENTERPRISE = Actor(
+    id="ent-001",
+    name="王强",
+    role=Role.ENTERPRISE,
+    organisation="天津市南开区恒达化工有限公司",
+    credit_code=CREDIT_CODE,
+)
+STREET = Actor(id="street-001", name="刘芳", role=Role.STREET, organisation="王顶堤街道", street="王顶堤街道")
+INSPECTOR = Actor(
+    id="dept-001",
+    name="李明",
+    role=Role.DEPARTMENT,
+    organisation="南开区应急管理局",
+    industries=[Industry.HAZARDOUS_CHEMICALS],
+)
+REVIEWER = Actor(
+    id="dept-002",
+    name="赵敏",
+    role=Role.DEPARTMENT,
+    organisation="南开区应急管理局",
+    industries=[Industry.HAZARDOUS_CHEMICALS],
+)
 COMMITTEE = Actor(id="co-001", name="陈静", role=Role.COMMITTEE_OFFICE, organisation="南开区安委办")
 AUDITOR = Actor(id="aud-001", name="孙伟", role=Role.AUDITOR, organisation="南开区审计局")
 
@@ -54,7 +73,7 @@ def report(
         description="甲类储罐区 3 台可燃气体检测报警器未与紧急切断装置联锁，其中 1 台失效。",
         enterprise=Enterprise(
             name="天津市南开区恒达化工有限公司",
-            credit_code="91120104MA05XXXX1K".replace("X", "0"),
+            credit_code=CREDIT_CODE,
             principal_name="王强",
             principal_phone="13800000000",
         ),
