@@ -24,6 +24,7 @@ ERROR_STATUS: dict[ErrorType, int] = {
     ErrorType.MAKER_CHECKER: 403,
     ErrorType.INVALID_PAYLOAD: 422,
     ErrorType.LISTING_ACTIVE: 409,
+    ErrorType.OUT_OF_JURISDICTION: 404,
 }
 
 ERROR_TITLES: dict[ErrorType, str] = {
@@ -32,6 +33,7 @@ ERROR_TITLES: dict[ErrorType, str] = {
     ErrorType.MAKER_CHECKER: "不能审核本人报告的整改",
     ErrorType.INVALID_PAYLOAD: "提交的数据不合法",
     ErrorType.LISTING_ACTIVE: "挂牌督办的隐患须先摘牌",
+    ErrorType.OUT_OF_JURISDICTION: "隐患不存在",
 }
 
 STATUS_TITLES: dict[int, str] = {

@@ -86,6 +86,7 @@ class Action(StrEnum):
     LIST = "list"
     DELIST = "delist"
     PUBLISH = "publish"
+    TRANSFER = "transfer"
     ESCALATE = "escalate"  # taken by the service itself when a deadline slips
 
 

@@ -9,3 +9,5 @@ class ErrorType(StrEnum):
     MAKER_CHECKER = "MakerChecker"
     INVALID_PAYLOAD = "InvalidPayload"
     LISTING_ACTIVE = "ListingActive"
+    # Answered exactly like a hazard that does not exist: jurisdiction must not reveal what is outside it.
+    OUT_OF_JURISDICTION = "OutOfJurisdiction"

@@ -143,6 +143,11 @@ class Revocation(Model):
     reason: LongText
 
 
+class Transfer(Model):
+    to_department: Text = Field(description="the department that takes the hazard over, e.g. 南开区住房和建设委员会")
+    reason: LongText
+
+
 class ExtensionRequest(Model):
     reason: LongText
     new_due_date: date
@@ -231,6 +236,11 @@ class RevokeInput(Model):
     revocation: Revocation
 
 
+class TransferInput(Model):
+    actor: Actor
+    transfer: Transfer
+
+
 class RequestExtensionInput(Model):
     actor: Actor
     request: ExtensionRequest
@@ -298,6 +308,8 @@ class HazardState(Model):
     extensions: list[Extension] = Field(default_factory=list)
     listing: Listing | None = None
     penalty_exempt: bool = False
+    # 移送: once transferred, the hazard belongs to its named department, not to every department of its industry.
+    transferred: bool = False
 
 
 class HazardRecord(Model):

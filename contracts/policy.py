@@ -16,6 +16,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.LIST: frozenset({Role.COMMITTEE_OFFICE}),
     Action.DELIST: frozenset({Role.COMMITTEE_OFFICE}),
     Action.PUBLISH: frozenset({Role.COMMITTEE_OFFICE}),
+    Action.TRANSFER: frozenset({Role.DEPARTMENT, Role.COMMITTEE_OFFICE}),
     # Only the service itself escalates; people list by hand instead.
     Action.ESCALATE: frozenset(),
 }

@@ -3,11 +3,12 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from contracts.enums import Industry, Source, Stage
+from contracts.enums import Action, Industry, Role, Source, Stage
+from contracts.hazard import Actor
 from readmodel.models import (
     Hazard,
     HazardEventPublic,
@@ -30,8 +31,41 @@ class HazardFilter:
     text: str | None = None
 
 
-def list_hazards(*, session: Session, where: HazardFilter, offset: int, limit: int) -> HazardsPublic:
-    conditions = []
+def scope_condition(actor: Actor) -> ColumnElement[bool] | None:
+    """contracts.jurisdiction.sees as SQL: the hazards this actor may see (None: all of them)."""
+    match actor.role:
+        case Role.COMMITTEE_OFFICE | Role.AUDITOR:
+            return None
+        case Role.ENTERPRISE:
+            return col(Hazard.enterprise_credit_code) == actor.credit_code if actor.credit_code else false()
+        case Role.STREET:
+            return col(Hazard.street) == actor.street if actor.street else false()
+        case Role.DEPARTMENT:
+            first_event = select(HazardEventRow.hazard_id).where(
+                col(HazardEventRow.hazard_id) == col(Hazard.hazard_id), col(HazardEventRow.seq) == 1
+            )
+            transferred = select(HazardEventRow.hazard_id).where(
+                col(HazardEventRow.hazard_id) == col(Hazard.hazard_id),
+                col(HazardEventRow.action) == Action.TRANSFER.value,
+            )
+            return or_(
+                col(Hazard.department) == actor.organisation,
+                first_event.where(col(HazardEventRow.actor_organisation) == actor.organisation).exists(),
+                and_(col(Hazard.industry).in_([i.value for i in actor.industries]), ~transferred.exists()),
+            )
+
+
+def visible(*, session: Session, actor: Actor, hazard_id: str) -> bool:
+    scope = scope_condition(actor)
+    query = select(Hazard.hazard_id).where(col(Hazard.hazard_id) == hazard_id)
+    if scope is not None:
+        query = query.where(scope)
+    return session.exec(query).first() is not None
+
+
+def list_hazards(*, session: Session, actor: Actor, where: HazardFilter, offset: int, limit: int) -> HazardsPublic:
+    scope = scope_condition(actor)
+    conditions = [] if scope is None else [scope]
     for column, value in (
         (Hazard.stage, where.stage),
         (Hazard.street, where.street),

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ReviewOpinion,
         RevokeInput,
         SubmitPlanInput,
+        TransferInput,
         VerifyInput,
     )
     from workflows import ladder, lifecycle
@@ -247,7 +248,16 @@ class HazardWorkflow:
     def _validate_publish(self, input: PublishInput) -> None:
         self._check(Action.PUBLISH, input.actor, input.publication)
 
+    @workflow.update
+    async def transfer(self, input: TransferInput) -> ActionResult:
+        return await self._act(Action.TRANSFER, input.actor, input.transfer)
+
+    @transfer.validator
+    def _validate_transfer(self, input: TransferInput) -> None:
+        self._check(Action.TRANSFER, input.actor, input.transfer)
+
     def _check(self, action: Action, actor: Actor, payload: BaseModel) -> None:
+        lifecycle.check_jurisdiction(self._record.state, actor)
         lifecycle.check(self._record.state, action, actor, payload, workflow.now())
 
     async def _act(self, action: Action, actor: Actor, payload: BaseModel) -> ActionResult:
@@ -427,8 +437,10 @@ class HazardWorkflow:
 
     def _upsert_progress(self) -> None:
         state = self._record.state
+        progress = [SA_DEPARTMENT.value_set(state.department)] if state.transferred else []
         workflow.upsert_search_attributes(
             [
+                *progress,
                 SA_STAGE.value_set(state.stage.value),
                 SA_NEXT_DEADLINE.value_set(state.next_deadline)
                 if state.next_deadline

@@ -33,8 +33,10 @@ from contracts.hazard import (
     Rectification,
     ReviewOpinion,
     Revocation,
+    Transfer,
     Verification,
 )
+from contracts.jurisdiction import sees_state
 from contracts.policy import ACTION_ROLES, SOURCE_ROLES
 
 OPEN_STAGES = frozenset(stage for stage in Stage if not stage.is_terminal)
@@ -54,6 +56,7 @@ STAGES_FOR: dict[Action, frozenset[Stage]] = {
     Action.DELIST: frozenset({Stage.REVIEW}),
     # A delisting is published after closure, so publishing outlives the open stages.
     Action.PUBLISH: frozenset(Stage),
+    Action.TRANSFER: OPEN_STAGES,
 }
 
 SYSTEM = Actor(id="system", name="系统自动督办", role=Role.COMMITTEE_OFFICE, organisation="xiaohao")
@@ -76,6 +79,10 @@ def check_report(report: HazardReport, actor: Actor, now: datetime) -> None:
         raise rejected(ErrorType.ROLE_FORBIDDEN, f"{actor.role.value} 角色不能上报隐患", role=actor.role.value)
     if actor.role not in SOURCE_ROLES[report.source]:
         raise invalid("source", "企业只能上报自查发现的隐患；检查发现和群众举报由街道或部门登记")
+    if actor.role is Role.ENTERPRISE and report.enterprise.credit_code != actor.credit_code:
+        raise invalid("enterprise.credit_code", "企业只能上报本企业的隐患")
+    if actor.role is Role.STREET and report.street != actor.street:
+        raise invalid("street", "街道只能登记本辖区的隐患")
     if report.found_at > now + CLOCK_SKEW:
         raise invalid("found_at", "发现时间不能晚于当前时间")
     spot = report.rectified_on_spot
@@ -152,6 +159,17 @@ def check(state: HazardState, action: Action, actor: Actor, payload: BaseModel, 
             raise conflict(state, "该隐患未挂牌督办，无需摘牌")
     elif isinstance(payload, Publication):
         _check_publication(payload, state, now)
+    elif isinstance(payload, Transfer):
+        if actor.role is Role.DEPARTMENT and actor.organisation != state.department:
+            raise rejected(ErrorType.ROLE_FORBIDDEN, "只有当前负责的行业部门或区安委办可以移送")
+        if payload.to_department == state.department:
+            raise invalid("to_department", "移送对象不能是当前负责部门")
+
+
+def check_jurisdiction(state: HazardState, actor: Actor) -> None:
+    """Validators only: histories recorded before jurisdiction claims existed must replay unjudged."""
+    if not sees_state(actor, state):
+        raise rejected(ErrorType.OUT_OF_JURISDICTION, "未找到该隐患")
 
 
 def conflict(state: HazardState, message: str) -> ApplicationError:
@@ -233,7 +251,8 @@ def apply(record: HazardRecord, action: Action, actor: Actor, payload: BaseModel
             state.closed_by = actor
         else:
             state.rejection_count += 1
-            state.stage = Stage.RECTIFY
+            # A rejected 立查立改 has no plan to rectify against: the enterprise now owes a proper one (五到位).
+            state.stage = Stage.RECTIFY if state.plan is not None else Stage.PLAN
     elif isinstance(payload, Revocation):
         state.revocation = payload
         state.stage = Stage.REVOKED
@@ -259,6 +278,9 @@ def apply(record: HazardRecord, action: Action, actor: Actor, payload: BaseModel
     elif isinstance(payload, Delisting):
         assert state.listing is not None
         state.listing.delisting, state.listing.delisted_at, state.listing.delisted_by = payload, now, actor
+    elif isinstance(payload, Transfer):
+        state.department = payload.to_department
+        state.transferred = True
     elif isinstance(payload, Publication):
         assert state.listing is not None
         if payload.of is PublicationOf.LISTING:

@@ -7,10 +7,11 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, SessionDep
-from api.errors import Problem, not_found
+from api.errors import Problem
+from api.jurisdiction import require_visible, visible
 from contracts.deadlines import RUNG_LABELS, DeadlineKind, EscalationTarget, Rung
 from letters.docx import render_letter
-from readmodel import escalation_queries, queries
+from readmodel import escalation_queries
 from readmodel.models import EscalationRow
 
 router = APIRouter(tags=["escalations"])
@@ -72,8 +73,7 @@ def public(row: EscalationRow) -> EscalationPublic:
     responses={404: {"description": "no such hazard"}},
 )
 def hazard_escalations(hazard_id: str, session: SessionDep, actor: CurrentActor) -> EscalationsPublic:
-    if not queries.hazard_exists(session=session, hazard_id=hazard_id):
-        raise not_found(hazard_id)
+    require_visible(actor, hazard_id, session)
     rows = escalation_queries.hazard_escalations(session=session, hazard_id=hazard_id)
     return EscalationsPublic(data=[public(row) for row in rows], count=len(rows))
 
@@ -89,7 +89,7 @@ def hazard_escalations(hazard_id: str, session: SessionDep, actor: CurrentActor)
 )
 def escalation_letter(escalation_id: int, session: SessionDep, actor: CurrentActor) -> Response:
     row = escalation_queries.escalation(session=session, escalation_id=escalation_id)
-    if row is None:
+    if row is None or not visible(actor, row.hazard_id, session):
         raise Problem(404, "EscalationNotFound", f"未找到编号为 {escalation_id} 的督办记录", title="督办记录不存在")
     if not row.letter:
         raise Problem(

@@ -8,15 +8,17 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import WithStartWorkflowOperation, WorkflowHandle
+from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CurrentActor, EngineDep, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
 from api.errors import Problem, from_application_error, not_found
+from api.jurisdiction import for_reader, require_sees, require_visible
 from contracts.clock import CHINA_TZ
 from contracts.enums import Action, Industry, Source, Stage
+from contracts.errors import ErrorType
 from contracts.hazard import (
     TASK_QUEUE,
     ActionResult,
@@ -44,6 +46,8 @@ from contracts.hazard import (
     Revocation,
     RevokeInput,
     SubmitPlanInput,
+    Transfer,
+    TransferInput,
     Verification,
     VerifyInput,
     workflow_id,
@@ -127,7 +131,7 @@ async def report_hazard(
     except WorkflowAlreadyStartedError:
         # Started and already finished: the retry answers with what it became.
         state = await current_state(handle_for(temporal, allocation.hazard_id), allocation.hazard_id)
-    return state
+    return for_reader(actor, state)
 
 
 def _allocate(engine: Engine, district: str, now: datetime, request_id: str | None) -> queries.Allocation:
@@ -136,17 +140,23 @@ def _allocate(engine: Engine, district: str, now: datetime, request_id: str | No
 
 
 async def act(
-    temporal: TemporalDep, hazard_id: str, action: Action, update: str, input: BaseModel, key: str | None
+    temporal: TemporalDep, hazard_id: str, actor: Actor, update: str, input: BaseModel, key: str | None
 ) -> ActionResult:
     handle = handle_for(temporal, hazard_id)
     try:
         result: ActionResult = await handle.execute_update(update, input, id=key, result_type=ActionResult)
         return result
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == ErrorType.OUT_OF_JURISDICTION.value:
+            raise not_found(hazard_id) from err
+        raise
     except RPCError as err:
         if err.status is not RPCStatusCode.NOT_FOUND:
             raise
         # Either no such hazard, or its workflow has finished (closed, revoked): the state tells which.
         state = await current_state(handle, hazard_id)
+        require_sees(actor, state)
         raise Problem(
             409,
             "StageConflict",
@@ -160,7 +170,7 @@ async def verify(
     hazard_id: HazardId, body: Verification, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
 ) -> ActionResult:
     require(actor, Action.VERIFY)
-    return await act(temporal, hazard_id, Action.VERIFY, "verify", VerifyInput(actor=actor, verification=body), key)
+    return await act(temporal, hazard_id, actor, "verify", VerifyInput(actor=actor, verification=body), key)
 
 
 @router.post("/{hazard_id}/plan", summary="提交整改方案 (submit the plan, 五到位)", responses=ACTION_RESPONSES)
@@ -168,9 +178,7 @@ async def submit_plan(
     hazard_id: HazardId, body: Plan, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
 ) -> ActionResult:
     require(actor, Action.SUBMIT_PLAN)
-    return await act(
-        temporal, hazard_id, Action.SUBMIT_PLAN, "submit_plan", SubmitPlanInput(actor=actor, plan=body), key
-    )
+    return await act(temporal, hazard_id, actor, "submit_plan", SubmitPlanInput(actor=actor, plan=body), key)
 
 
 @router.post(
@@ -183,7 +191,7 @@ async def confirm_interim_control(
 ) -> ActionResult:
     require(actor, Action.CONFIRM_INTERIM_CONTROL)
     payload = ConfirmInterimControlInput(actor=actor, control=body)
-    return await act(temporal, hazard_id, Action.CONFIRM_INTERIM_CONTROL, "confirm_interim_control", payload, key)
+    return await act(temporal, hazard_id, actor, "confirm_interim_control", payload, key)
 
 
 @router.post("/{hazard_id}/rectification", summary="报告整改完成 (report rectification)", responses=ACTION_RESPONSES)
@@ -192,7 +200,7 @@ async def report_rectification(
 ) -> ActionResult:
     require(actor, Action.REPORT_RECTIFICATION)
     payload = ReportRectificationInput(actor=actor, rectification=body)
-    return await act(temporal, hazard_id, Action.REPORT_RECTIFICATION, "report_rectification", payload, key)
+    return await act(temporal, hazard_id, actor, "report_rectification", payload, key)
 
 
 @router.post(
@@ -202,7 +210,7 @@ async def review(
     hazard_id: HazardId, body: ReviewOpinion, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
 ) -> ActionResult:
     require(actor, Action.REVIEW)
-    return await act(temporal, hazard_id, Action.REVIEW, "review", ReviewInput(actor=actor, review=body), key)
+    return await act(temporal, hazard_id, actor, "review", ReviewInput(actor=actor, review=body), key)
 
 
 @router.post("/{hazard_id}/revoke", summary="撤销 (revoke, with a reason)", responses=ACTION_RESPONSES)
@@ -210,7 +218,7 @@ async def revoke(
     hazard_id: HazardId, body: Revocation, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
 ) -> ActionResult:
     require(actor, Action.REVOKE)
-    return await act(temporal, hazard_id, Action.REVOKE, "revoke", RevokeInput(actor=actor, revocation=body), key)
+    return await act(temporal, hazard_id, actor, "revoke", RevokeInput(actor=actor, revocation=body), key)
 
 
 @router.post(
@@ -223,7 +231,7 @@ async def request_extension(
 ) -> ActionResult:
     require(actor, Action.REQUEST_EXTENSION)
     payload = RequestExtensionInput(actor=actor, request=body)
-    return await act(temporal, hazard_id, Action.REQUEST_EXTENSION, "request_extension", payload, key)
+    return await act(temporal, hazard_id, actor, "request_extension", payload, key)
 
 
 @router.post(
@@ -236,7 +244,7 @@ async def decide_extension(
 ) -> ActionResult:
     require(actor, Action.DECIDE_EXTENSION)
     payload = DecideExtensionInput(actor=actor, decision=body)
-    return await act(temporal, hazard_id, Action.DECIDE_EXTENSION, "decide_extension", payload, key)
+    return await act(temporal, hazard_id, actor, "decide_extension", payload, key)
 
 
 @router.post("/{hazard_id}/listing", summary="挂牌督办 (list by hand, with 督办文号)", responses=ACTION_RESPONSES)
@@ -244,7 +252,7 @@ async def list_hazard(
     hazard_id: HazardId, body: ListingOrder, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
 ) -> ActionResult:
     require(actor, Action.LIST)
-    return await act(temporal, hazard_id, Action.LIST, "list_hazard", ListInput(actor=actor, order=body), key)
+    return await act(temporal, hazard_id, actor, "list_hazard", ListInput(actor=actor, order=body), key)
 
 
 @router.post("/{hazard_id}/delisting", summary="摘牌 (before sign-off of a listed hazard)", responses=ACTION_RESPONSES)
@@ -252,7 +260,7 @@ async def delist(
     hazard_id: HazardId, body: Delisting, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
 ) -> ActionResult:
     require(actor, Action.DELIST)
-    return await act(temporal, hazard_id, Action.DELIST, "delist", DelistInput(actor=actor, delisting=body), key)
+    return await act(temporal, hazard_id, actor, "delist", DelistInput(actor=actor, delisting=body), key)
 
 
 @router.post(
@@ -265,12 +273,26 @@ async def publish(
 ) -> ActionResult:
     require(actor, Action.PUBLISH)
     payload = PublishInput(actor=actor, publication=body)
-    return await act(temporal, hazard_id, Action.PUBLISH, "publish", payload, key)
+    return await act(temporal, hazard_id, actor, "publish", payload, key)
+
+
+@router.post(
+    "/{hazard_id}/transfer",
+    summary="移送 (hand the hazard to another department: its current one or the committee office)",
+    responses=ACTION_RESPONSES,
+)
+async def transfer(
+    hazard_id: HazardId, body: Transfer, actor: CurrentActor, temporal: TemporalDep, key: IdempotencyKey
+) -> ActionResult:
+    require(actor, Action.TRANSFER)
+    return await act(temporal, hazard_id, actor, "transfer", TransferInput(actor=actor, transfer=body), key)
 
 
 @router.get("/{hazard_id}", summary="隐患当前状态 (current state, from the workflow)", responses={404: {}})
 async def get_hazard(hazard_id: HazardId, actor: CurrentActor, temporal: TemporalDep) -> HazardState:
-    return await current_state(handle_for(temporal, hazard_id), hazard_id)
+    state = await current_state(handle_for(temporal, hazard_id), hazard_id)
+    require_sees(actor, state)
+    return for_reader(actor, state)
 
 
 @router.get("", summary="隐患列表 (list, from the read model)")
@@ -289,11 +311,10 @@ def list_hazards(
     where = queries.HazardFilter(
         stage=stage, street=street, industry=industry, department=department, source=source, text=q
     )
-    return queries.list_hazards(session=session, where=where, offset=offset, limit=limit)
+    return queries.list_hazards(session=session, actor=actor, where=where, offset=offset, limit=limit)
 
 
 @router.get("/{hazard_id}/events", summary="隐患事件历史 (who did what, in order)", responses={404: {}})
 def hazard_events(hazard_id: HazardId, session: SessionDep, actor: CurrentActor) -> HazardEventsPublic:
-    if not queries.hazard_exists(session=session, hazard_id=hazard_id):
-        raise not_found(hazard_id)
+    require_visible(actor, hazard_id, session)
     return queries.hazard_events(session=session, hazard_id=hazard_id)
