@@ -21,12 +21,19 @@ class Settings(BaseSettings):
     jwt_secret: str | None = Field(default=None, description="HS256 key; the embedded stack keeps one in data/")
     jwt_issuer: str = "xiaohao"
     jwt_audience: str = "xiaohao-api"
+    # Tokens from a government identity platform (OIDC) instead: its JWKS URL (https), with jwt_issuer and
+    # jwt_audience set to the platform's issuer and this API's audience. Unset: the embedded stack signs its own.
+    jwt_jwks_url: str | None = None
+    # Our claim -> the platform's name for it, e.g. {"org": "dept_name"} (as JSON in the environment).
+    jwt_claim_names: dict[str, str] = Field(default_factory=dict)
     # Who issues the automatic letters, and the prefix of their 文号 (南开安委办函〔2027〕3号).
     issuer_name: str = "南开区安全生产委员会办公室"
     doc_number_prefix: str = "南开安委办"
     # Notifications (escalations, reminders) are POSTed here from the outbox; unset keeps them queued.
     webhook_url: str | None = None
     worker_metrics_port: int | None = 9464
+    # AES-256 key (base64) sealing every payload Temporal stores; the embedded stack keeps one in data/.
+    payload_key: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool | None = None
@@ -34,3 +41,7 @@ class Settings(BaseSettings):
     @property
     def jwt_secret_file(self) -> Path:
         return self.data_dir / "jwt-secret"
+
+    @property
+    def payload_key_file(self) -> Path:
+        return self.data_dir / "payload-key"

@@ -24,6 +24,8 @@ import httpx
 import structlog
 from temporalio.client import Client
 
+from api.auth import load_or_create_secret
+from infra.codec import load_or_create_key
 from infra.logging import configure_logging
 from infra.temporal import connect, ensure_namespace
 from readmodel.migrate import upgrade
@@ -179,6 +181,10 @@ class Stack:
             "--log-level",
             "warn",
         )
+        # Keys are made once, here, before the worker and the API could each make a different one.
+        settings = Settings(data_dir=config.data_dir)
+        load_or_create_key(settings.payload_key, settings.payload_key_file)
+        load_or_create_secret(settings.jwt_secret, settings.jwt_secret_file)
         client = await wait_for_temporal(config)
         # start-dev creates the namespace with a one-day retention and none of our search attributes.
         await ensure_namespace(client, config.namespace)

@@ -16,6 +16,7 @@ from activities.escalation import EscalationActivities
 from activities.read_model import ReadModelActivities
 from activities.schedule import ScheduleActivities
 from contracts.hazard import TASK_QUEUE
+from infra.codec import data_converter, load_or_create_key
 from infra.logging import configure_logging
 from infra.temporal import connect
 from notifications.outbox import OutboxDrainer
@@ -68,7 +69,8 @@ async def main() -> None:
     if settings.worker_metrics_port:
         # Our own counters (deadlines on the fallback calendar, ...); the SDK's metrics are set up with its runtime.
         start_http_server(settings.worker_metrics_port, addr="127.0.0.1")
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    key = load_or_create_key(settings.payload_key, settings.payload_key_file)
+    client = await connect(settings.temporal_address, settings.temporal_namespace, data_converter(key))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

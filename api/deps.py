@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.auth import InvalidToken, decode_token
+from api.auth import InvalidToken, SigningKeysUnavailable, TokenVerifier
 from api.errors import Problem, temporal_unavailable
 from contracts.hazard import Actor
 from infra.temporal import TemporalConnection, TemporalUnreachable
@@ -42,16 +42,13 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 def get_actor(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
     if credentials is None:
         raise Problem(401, "Unauthenticated", "请求未携带登录凭证（Authorization: Bearer <token>）")
-    settings = get_settings(request)
+    tokens: TokenVerifier = request.app.state.tokens
     try:
-        return decode_token(
-            credentials.credentials,
-            secret=request.app.state.jwt_secret,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        )
+        return tokens.verify(credentials.credentials)
     except InvalidToken as err:
         raise Problem(401, "InvalidToken", "登录凭证无效或已过期，请重新登录") from err
+    except SigningKeysUnavailable as err:
+        raise Problem(503, "IdentityPlatformUnavailable", "统一身份认证平台暂时无法访问，请稍后重试") from err
 
 
 def idempotency_key(

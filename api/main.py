@@ -7,8 +7,9 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api import errors
-from api.auth import load_or_create_secret
-from api.routers import admin, escalations, hazards, health
+from api.auth import TokenVerifier, load_or_create_secret
+from api.routers import admin, escalations, evidence, hazards, health  # TEMP-EVIDENCE
+from infra.codec import data_converter, load_or_create_key
 from infra.logging import configure_logging
 from infra.temporal import TemporalConnection
 from readmodel.db import make_engine
@@ -31,9 +32,25 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         if configure_logs:
             configure_logging(json=settings.log_json)
         app.state.settings = settings
-        app.state.jwt_secret = load_or_create_secret(settings.jwt_secret, settings.jwt_secret_file)
+        app.state.tokens = (
+            TokenVerifier.oidc(
+                settings.jwt_jwks_url,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                claim_names=settings.jwt_claim_names,
+            )
+            if settings.jwt_jwks_url
+            else TokenVerifier.embedded(
+                load_or_create_secret(settings.jwt_secret, settings.jwt_secret_file),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        )
         app.state.engine = make_engine(settings.database_url)
-        app.state.temporal = TemporalConnection(settings.temporal_address, settings.temporal_namespace)
+        key = load_or_create_key(settings.payload_key, settings.payload_key_file)
+        app.state.temporal = TemporalConnection(
+            settings.temporal_address, settings.temporal_namespace, data_converter(key)
+        )
         yield
         app.state.engine.dispose()
 
@@ -43,6 +60,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.include_router(hazards.router)
     app.include_router(escalations.router)
     app.include_router(admin.router)
+    app.include_router(evidence.router)  # TEMP-EVIDENCE
     return app
 
 

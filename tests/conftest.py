@@ -1,4 +1,5 @@
 import asyncio
+import base64
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,7 +13,6 @@ import pytest_asyncio
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -23,6 +23,7 @@ from infra.temporal import register_search_attributes
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from settings import Settings
+from tests.keys import CONVERTER, TEST_PAYLOAD_KEY
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
@@ -40,7 +41,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server per test: hazards keep deadline timers, and a shared server would let one test's
     wait skip another's clock forward."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
+        data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
     )
     async with env:
         await register_search_attributes(env.client, env.client.namespace)
@@ -51,7 +52,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         namespace="xiaohao-test",
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=binary("temporal"),
         dev_server_database_filename=str(tmp_path_factory.mktemp("temporal") / "temporal.db"),
         search_attributes=SEARCH_ATTRIBUTES,
@@ -154,6 +155,7 @@ async def api(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFac
         temporal_address=dev_env.client.service_client.config.target_host,
         temporal_namespace=dev_env.client.namespace,
         jwt_secret="test-secret-" + uuid.uuid4().hex,
+        payload_key=base64.b64encode(TEST_PAYLOAD_KEY).decode(),
     )
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)

@@ -11,12 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from contracts.hazard import SEARCH_ATTRIBUTES
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
+from tests.keys import CONVERTER
 from tests.scenarios import PATHS, start, walk
 from worker import build_worker
 
@@ -29,7 +29,7 @@ async def record(names: list[str], overwrite: bool) -> None:
         upgrade(url)
         env = await WorkflowEnvironment.start_local(
             namespace="record",
-            data_converter=pydantic_data_converter,
+            data_converter=CONVERTER,
             dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
             search_attributes=SEARCH_ATTRIBUTES,
         )

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
@@ -37,6 +36,7 @@ from contracts.hazard import (
 )
 from readmodel.admin_queries import save_calendar_override, save_policy
 from readmodel.models import EscalationRow
+from tests.keys import CONVERTER
 from tests.scenarios import ENTERPRISE, PATHS, REVIEWER, Handle, confirm_control, plan, start
 from workcalendar import WorkCalendar, YearOverride
 from worker import build_worker
@@ -302,6 +302,6 @@ async def test_a_policy_and_calendar_change_does_not_break_replay(
                 actor_name="陈静",
                 now=datetime.now(CHINA_TZ),
             )
-    replayer = Replayer(workflows=[HazardWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[HazardWorkflow], data_converter=CONVERTER)
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None

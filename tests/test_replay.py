@@ -6,12 +6,14 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from contracts.hazard import WORKFLOW_NAME, HazardState, ReportHazardInput
-from tests.scenarios import PATHS
-from workflows.hazard import HazardWorkflow
+# This module defines a workflow, so the sandbox re-imports it: its imports pass through, as in workflows/.
+with workflow.unsafe.imports_passed_through():
+    from contracts.hazard import WORKFLOW_NAME, HazardState, ReportHazardInput
+    from tests.keys import CONVERTER
+    from tests.scenarios import PATHS
+    from workflows.hazard import HazardWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -26,7 +28,7 @@ def test_every_path_has_a_recorded_history() -> None:
 
 @pytest.mark.parametrize("name", sorted(PATHS))
 async def test_history_replays(name: str) -> None:
-    replayer = Replayer(workflows=[HazardWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[HazardWorkflow], data_converter=CONVERTER)
     result = await replayer.replay_workflow(history(name))
     assert result.replay_failure is None
 
@@ -42,6 +44,6 @@ class ReorderedHazardWorkflow(HazardWorkflow):
 
 
 async def test_an_incompatible_change_fails_replay() -> None:
-    replayer = Replayer(workflows=[ReorderedHazardWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ReorderedHazardWorkflow], data_converter=CONVERTER)
     with pytest.raises(workflow.NondeterminismError):
         await replayer.replay_workflow(history("self_report_closed"))

@@ -64,7 +64,9 @@ def alive(pid: int) -> bool:
 
 def clean_env() -> dict[str, str]:
     """The developer's own XIAOHAO_*/DATABASE_URL must not point the stack under test at their data."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("XIAOHAO_") and k != "DATABASE_URL"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XIAOHAO_") and k != "DATABASE_URL"}
+    # A developer's running stack holds the worker's default metrics port.
+    return {**env, "XIAOHAO_WORKER_METRICS_PORT": "0"}
 
 
 class RunningStack:

@@ -6,6 +6,7 @@ flight, and once with none running at all; each time a fresh process takes over.
 """
 
 import asyncio
+import base64
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from infra.temporal import connect, ensure_namespace
 from readmodel.db import make_engine
 from readmodel.models import Hazard, HazardEventRow
 from tests.conftest import new_hazard_id
+from tests.keys import CONVERTER, TEST_PAYLOAD_KEY
 from tests.processes import WorkerProcess
 from tests.scenarios import PATHS
 from workflows.hazard import HazardWorkflow
@@ -50,7 +52,7 @@ ROUND_TIMEOUT = 40.0
 async def crash_client(dev_env: WorkflowEnvironment) -> Client:
     namespace = f"xiaohao-crash-{uuid.uuid4().hex[:12]}"
     await ensure_namespace(dev_env.client, namespace)
-    return await connect(dev_env.client.service_client.config.target_host, namespace)
+    return await connect(dev_env.client.service_client.config.target_host, namespace, CONVERTER)
 
 
 @pytest_asyncio.fixture
@@ -61,6 +63,10 @@ async def worker(crash_client: Client, tmp_path: Path) -> AsyncIterator[WorkerPr
             "XIAOHAO_TEMPORAL_NAMESPACE": crash_client.namespace,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'readmodel.db'}",
             "XIAOHAO_LOG_JSON": "true",
+            "XIAOHAO_DATA_DIR": str(tmp_path),
+            "XIAOHAO_PAYLOAD_KEY": base64.b64encode(TEST_PAYLOAD_KEY).decode(),
+            # A developer's running stack holds the default metrics port.
+            "XIAOHAO_WORKER_METRICS_PORT": "0",
         }
     )
     try:
