@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = 9464
     # AES-256 key (base64) sealing every payload Temporal stores; the embedded stack keeps one in data/.
     payload_key: str | None = None
+    # 佐证材料 uploads: larger files are refused (413) while they stream in.
+    evidence_max_bytes: int = 20 * 1024 * 1024
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool | None = None

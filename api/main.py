@@ -8,7 +8,8 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.auth import TokenVerifier, load_or_create_secret
-from api.routers import admin, escalations, evidence, hazards, health  # TEMP-EVIDENCE
+from api.routers import admin, escalations, evidence, hazards, health
+from evidence import LocalEvidenceStore
 from infra.codec import data_converter, load_or_create_key
 from infra.logging import configure_logging
 from infra.temporal import TemporalConnection
@@ -32,6 +33,9 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         if configure_logs:
             configure_logging(json=settings.log_json)
         app.state.settings = settings
+        app.state.evidence_store = LocalEvidenceStore(
+            settings.data_dir / "evidence", max_size=settings.evidence_max_bytes
+        )
         app.state.tokens = (
             TokenVerifier.oidc(
                 settings.jwt_jwks_url,
@@ -60,7 +64,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.include_router(hazards.router)
     app.include_router(escalations.router)
     app.include_router(admin.router)
-    app.include_router(evidence.router)  # TEMP-EVIDENCE
+    app.include_router(evidence.router)
     return app
 
 
