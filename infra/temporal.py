@@ -15,6 +15,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts.hazard import SEARCH_ATTRIBUTES
@@ -26,8 +27,9 @@ T = TypeVar("T")
 RETENTION = timedelta(days=3660)
 
 
-async def connect(address: str, namespace: str) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+async def connect(address: str, namespace: str, converter: DataConverter = pydantic_data_converter) -> Client:
+    """Pass the encrypting converter (infra.codec) for anything that reads or writes hazard payloads."""
+    return await Client.connect(address, namespace=namespace, data_converter=converter)
 
 
 async def ensure_namespace(client: Client, namespace: str, retention: timedelta = RETENTION) -> None:
@@ -94,9 +96,10 @@ class TemporalUnreachable(Exception):
 class TemporalConnection:
     """One client per process, connected on first use so the API can start (and answer 503) before Temporal."""
 
-    def __init__(self, address: str, namespace: str) -> None:
+    def __init__(self, address: str, namespace: str, converter: DataConverter) -> None:
         self._address = address
         self._namespace = namespace
+        self._converter = converter
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -105,7 +108,7 @@ class TemporalConnection:
             async with self._lock:
                 if self._client is None:
                     try:
-                        self._client = await connect(self._address, self._namespace)
+                        self._client = await connect(self._address, self._namespace, self._converter)
                     except RuntimeError as err:  # the SDK's bridge reports a refused connection this way
                         raise TemporalUnreachable(str(err)) from err
         return self._client
