@@ -6,14 +6,18 @@ import sys
 from datetime import timedelta
 
 from api.auth import load_or_create_secret, mint_token
+from audit.store import store_for
 from contracts.enums import Industry, Role
 from contracts.hazard import Actor
 from infra.temporal import connect, ensure_namespace
+from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from settings import Settings
 
 
 def token(args: argparse.Namespace, settings: Settings) -> None:
+    if settings.jwt_jwks_url:
+        sys.exit("tokens come from the identity platform (XIAOHAO_JWT_JWKS_URL is set); this command mints none")
     actor = Actor(
         id=args.id,
         name=args.name,
@@ -49,6 +53,27 @@ def namespace(args: argparse.Namespace, settings: Settings) -> None:
     print(f"namespace {settings.temporal_namespace}: retention and search attributes in place", file=sys.stderr)
 
 
+def verify_audit(args: argparse.Namespace, settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    try:
+        store = store_for(settings, engine)
+        result = store.verify()
+        if not result.ok:
+            print(f"审计记录不可信 / audit trail BROKEN ({result.problem})")
+            if result.first_bad_seq is not None:
+                print(f"首条问题记录 / first bad record: seq {result.first_bad_seq}")
+            print(result.reason)
+            sys.exit(1)
+        print(
+            f"审计记录完整 / audit trail intact: {result.records_checked} 条记录 records, "
+            f"{result.checkpoints_checked} 个检查点 checkpoints"
+        )
+        if args.checkpoint and (checkpoint := store.checkpoint()) is not None:
+            print(f"检查点已写入 / checkpoint written: seq {checkpoint.seq} -> {store.checkpoint_path}")
+    finally:
+        engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
     commands = parser.add_subparsers(required=True)
@@ -74,6 +99,11 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "namespace", help="create or update the Temporal namespace: 10-year retention, search attributes"
     ).set_defaults(run=namespace)
+    audit = commands.add_parser(
+        "verify-audit", help="walk the audit trail's hash chain and checkpoints; exit 1 naming the first bad record"
+    )
+    audit.add_argument("--checkpoint", action="store_true", help="then, if intact, checkpoint the chain's head")
+    audit.set_defaults(run=verify_audit)
 
     args = parser.parse_args(argv)
     args.run(args, Settings())

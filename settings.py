@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     payload_key: str | None = None
     # 佐证材料 uploads: larger files are refused (413) while they stream in.
     evidence_max_bytes: int = 20 * 1024 * 1024
+    # Chain-head checkpoints of the audit trail, best kept on other storage than the database.
+    audit_checkpoint_path: Path | None = None
+    audit_checkpoint_every: int = Field(default=100, ge=1)
+    # X-Forwarded-For is believed only from these addresses (a load balancer's).
+    trusted_proxies: list[str] = Field(default_factory=list)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool | None = None

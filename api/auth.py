@@ -171,10 +171,6 @@ class TokenVerifier:
         )
 
 
-def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> Actor:
-    return TokenVerifier.embedded(secret, issuer=issuer, audience=audience).verify(token)
-
-
 def _loopback(host: str | None) -> bool:
     if host == "localhost":
         return True

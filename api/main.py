@@ -8,7 +8,9 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.auth import TokenVerifier, load_or_create_secret
-from api.routers import admin, escalations, evidence, hazards, health
+from api.routers import admin, audit, escalations, evidence, hazards, health
+from audit.middleware import install as install_audit
+from audit.store import store_for
 from evidence import LocalEvidenceStore
 from infra.codec import data_converter, load_or_create_key
 from infra.logging import configure_logging
@@ -51,6 +53,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             )
         )
         app.state.engine = make_engine(settings.database_url)
+        app.state.audit = store_for(settings, app.state.engine)
         key = load_or_create_key(settings.payload_key, settings.payload_key_file)
         app.state.temporal = TemporalConnection(
             settings.temporal_address, settings.temporal_namespace, data_converter(key)
@@ -60,11 +63,13 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     app = FastAPIOffline(title="xiaohao 销号", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    install_audit(app, trusted_proxies=settings.trusted_proxies)
     app.include_router(health.router)
     app.include_router(hazards.router)
     app.include_router(escalations.router)
     app.include_router(admin.router)
     app.include_router(evidence.router)
+    app.include_router(audit.router)
     return app
 
 

@@ -2,6 +2,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import readmodel.audit_models  # registers the audit table on SQLModel.metadata, as the next line the others
 import readmodel.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
