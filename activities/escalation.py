@@ -20,8 +20,9 @@ from contracts.deadlines import (
 )
 from contracts.errors import ErrorType
 from letters.content import compose_letter, reason
+from readmodel.escalation_queries import record_of
 from readmodel.models import DocNumberCounter, EscalationRow, OutboxRow
-from readmodel.projection import _insert
+from readmodel.projection import dialect_insert
 
 # The 文号 series of each document: 南开安委办函〔2027〕3号 is the third 函 of 2027.
 SERIES: dict[Rung, str] = {
@@ -60,24 +61,6 @@ def addressing(input: IssueEscalationInput, issuer_name: str) -> tuple[Escalatio
             return target, [input.street] if letter else []
         case Owner.COMMITTEE_OFFICE:
             return EscalationTarget(kind=Owner.COMMITTEE_OFFICE, organisation=issuer_name), []
-
-
-def record_of(row: EscalationRow) -> EscalationRecord:
-    return EscalationRecord(
-        hazard_id=row.hazard_id,
-        deadline_id=row.deadline_id,
-        deadline_kind=row.deadline_kind,
-        rung=row.rung,
-        level=row.level,
-        target=EscalationTarget(kind=row.target_kind, organisation=row.target_organisation),
-        copied_to=row.copied_to,
-        issued_by=row.issued_by,
-        doc_number=row.doc_number,
-        at=row.at,
-        due=row.due,
-        working_days_late=row.working_days_late,
-        reason=row.reason,
-    )
 
 
 def _rejected(message: str) -> ApplicationError:
@@ -150,7 +133,7 @@ class EscalationActivities:
             )
             escalations = SQLModel.metadata.tables[EscalationRow.__tablename__]
             inserted = session.execute(
-                _insert(self._engine, escalations)
+                dialect_insert(self._engine, escalations)
                 .values(_row(record, letter))
                 .on_conflict_do_nothing(index_elements=["hazard_id", "deadline_id", "rung"])
                 .returning(escalations.c.id)
@@ -187,7 +170,7 @@ def _next_doc_serial(session: Session, engine: Engine, issuer: str, series: str,
     """Bumps the counter in one statement (the first number of a year inserts it); its row lock is held until
     the caller's commit or rollback, so concurrent issuers queue instead of sharing a number."""
     counters = SQLModel.metadata.tables[DocNumberCounter.__tablename__]
-    upsert = _insert(engine, counters).values(issuer=issuer, series=series, year=year, last=1)
+    upsert = dialect_insert(engine, counters).values(issuer=issuer, series=series, year=year, last=1)
     upsert = upsert.on_conflict_do_update(
         index_elements=[counters.c.issuer, counters.c.series, counters.c.year],
         set_={"last": counters.c["last"] + 1},

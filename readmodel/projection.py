@@ -63,7 +63,7 @@ def event_row(hazard_id: str, event: HazardEvent) -> dict[str, Any]:
     }
 
 
-def _insert(engine: Engine, table: Table) -> sqlite.Insert | postgresql.Insert:
+def dialect_insert(engine: Engine, table: Table) -> sqlite.Insert | postgresql.Insert:
     return sqlite.insert(table) if engine.dialect.name == "sqlite" else postgresql.insert(table)
 
 
@@ -71,7 +71,7 @@ def write_projection(engine: Engine, state: HazardState, events: list[HazardEven
     hazards = SQLModel.metadata.tables["hazard"]
     event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
     row = hazard_row(state)
-    upsert = _insert(engine, hazards).values(row)
+    upsert = dialect_insert(engine, hazards).values(row)
     # An older delivery arriving late must never overwrite a newer state.
     upsert = upsert.on_conflict_do_update(
         index_elements=[hazards.c.hazard_id],
@@ -84,7 +84,7 @@ def write_projection(engine: Engine, state: HazardState, events: list[HazardEven
         if events:
             inserted = len(
                 conn.execute(
-                    _insert(engine, event_table)
+                    dialect_insert(engine, event_table)
                     .values([event_row(state.hazard_id, e) for e in events])
                     .on_conflict_do_nothing(index_elements=["hazard_id", "seq"])
                     .returning(event_table.c.seq)

@@ -1,6 +1,5 @@
 """Escalations: what the ladder issued for a hazard, and the letters themselves. Read from the read model."""
 
-from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response
@@ -9,7 +8,7 @@ from pydantic import BaseModel
 from api.deps import CurrentActor, SessionDep
 from api.errors import Problem
 from api.jurisdiction import require_visible, visible
-from contracts.deadlines import RUNG_LABELS, DeadlineKind, EscalationTarget, Rung
+from contracts.deadlines import RUNG_LABELS, EscalationRecord, Rung
 from letters.docx import render_letter
 from readmodel import escalation_queries
 from readmodel.models import EscalationRow
@@ -19,21 +18,8 @@ router = APIRouter(tags=["escalations"])
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-class EscalationPublic(BaseModel):
+class EscalationPublic(EscalationRecord):
     id: int
-    hazard_id: str
-    deadline_id: str
-    deadline_kind: DeadlineKind
-    rung: Rung
-    level: int
-    doc_number: str | None
-    target: EscalationTarget
-    copied_to: list[str]
-    issued_by: str
-    at: datetime
-    due: datetime
-    working_days_late: int
-    reason: str
     letter_url: str | None
 
 
@@ -49,20 +35,8 @@ def letter_url(escalation_id: int) -> str:
 def public(row: EscalationRow) -> EscalationPublic:
     assert row.id is not None
     return EscalationPublic(
+        **escalation_queries.record_of(row).model_dump(),
         id=row.id,
-        hazard_id=row.hazard_id,
-        deadline_id=row.deadline_id,
-        deadline_kind=row.deadline_kind,
-        rung=row.rung,
-        level=row.level,
-        doc_number=row.doc_number,
-        target=EscalationTarget(kind=row.target_kind, organisation=row.target_organisation),
-        copied_to=row.copied_to,
-        issued_by=row.issued_by,
-        at=row.at,
-        due=row.due,
-        working_days_late=row.working_days_late,
-        reason=row.reason,
         letter_url=letter_url(row.id) if row.letter else None,
     )
 
