@@ -7,19 +7,27 @@ yet); exact Golden Week 2025 dates are checked on the schedule itself in tests/t
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
+from activities.read_model import ReadModelActivities
+from activities.schedule import ScheduleActivities
 from contracts.clock import CHINA_TZ, china_date
 from contracts.deadlines import (
+    ISSUE_ESCALATION_ACTIVITY,
     OFFICE_HOURS,
     OFFICE_OPENS_HOUR,
     RECOMPUTE_DEADLINES_SIGNAL,
     DeadlineKind,
+    EscalationRecord,
+    IssueEscalationInput,
     PolicyRules,
     Rag,
     Rung,
@@ -305,3 +313,31 @@ async def test_a_policy_and_calendar_change_does_not_break_replay(
     replayer = Replayer(workflows=[HazardWorkflow], data_converter=CONVERTER)
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
+
+
+@activity.defn(name=ISSUE_ESCALATION_ACTIVITY)
+def refuse_escalation(input: IssueEscalationInput) -> EscalationRecord:
+    raise ApplicationError("no letter for this rung", type="InvalidPayload", non_retryable=True)
+
+
+async def test_a_refused_escalation_does_not_stop_the_hazard(
+    time_env: WorkflowEnvironment, engine: Engine, task_queue: str
+) -> None:
+    schedule, read_model = ScheduleActivities(engine), ReadModelActivities(engine)
+    async with Worker(
+        time_env.client,
+        task_queue=task_queue,
+        workflows=[HazardWorkflow],
+        activities=[read_model.project_hazard, schedule.schedule_deadline, schedule.load_policy, refuse_escalation],
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+    ):
+        handle = await start(time_env.client, PATHS["self_report_closed"], task_queue)
+        state = await eventually(handle, lambda s: bool(s.deadlines), "armed")
+        letter = next(r.at for r in state.deadlines[0].rungs if r.rung is Rung.NOTICE_LETTER)
+        await sleep_until(time_env, letter + timedelta(minutes=1))
+        state = await eventually(handle, has_fired(Rung.NOTICE_LETTER), "notice letter passed")
+        assert state.escalations == []
+        today = china_date(await time_env.get_current_time())
+        late = SubmitPlanInput(actor=ENTERPRISE, plan=plan(deadline=today + timedelta(days=30)))
+        result = await handle.execute_update(HazardWorkflow.submit_plan, late)
+        assert result.state.stage is Stage.INTERIM_CONTROL

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.deadlines import (
@@ -404,7 +405,28 @@ class HazardWorkflow:
             # Overdue only turns the colour; a hazard the committee office already listed is not listed twice.
             ladder.mark_fired(self._record, deadline, rung, rung.at)
             return
-        escalation = await workflow.execute_activity(
+        try:
+            escalation = await self._issue(deadline, rung)
+        except ActivityError as err:
+            # Retryable failures retry without end; what arrives here was refused for good (a rung this
+            # deadline's owner has no letter for). The hazard must go on: log it loudly and climb on.
+            workflow.logger.error("rung %s of %s refused: %s", rung.rung.value, deadline.id, err.cause)
+            ladder.mark_fired(self._record, deadline, rung, rung.at)
+            return
+        ladder.mark_fired(self._record, deadline, rung, rung.at)
+        lifecycle.record_escalation(self._record, escalation, workflow.now())
+        if rung.rung is Rung.LISTING:
+            order = ListingOrder(
+                level=ListingLevel.DISTRICT,
+                issuing_body=escalation.issued_by,
+                doc_number=escalation.doc_number or "",
+            )
+            lifecycle.apply(self._record, Action.LIST, lifecycle.SYSTEM, order, workflow.now())
+            await self._arm(DeadlineKind.LISTING_PUBLICATION)
+
+    async def _issue(self, deadline: Deadline, rung: ScheduledRung) -> EscalationRecord:
+        state = self._record.state
+        escalation: EscalationRecord = await workflow.execute_activity(
             ISSUE_ESCALATION_ACTIVITY,
             IssueEscalationInput(
                 hazard_id=state.hazard_id,
@@ -422,16 +444,7 @@ class HazardWorkflow:
             retry_policy=ESCALATION_RETRY,
             summary=f"{rung.rung.value} for {deadline.id}",
         )
-        ladder.mark_fired(self._record, deadline, rung, rung.at)
-        lifecycle.record_escalation(self._record, escalation, workflow.now())
-        if rung.rung is Rung.LISTING:
-            order = ListingOrder(
-                level=ListingLevel.DISTRICT,
-                issuing_body=escalation.issued_by,
-                doc_number=escalation.doc_number or "",
-            )
-            lifecycle.apply(self._record, Action.LIST, lifecycle.SYSTEM, order, workflow.now())
-            await self._arm(DeadlineKind.LISTING_PUBLICATION)
+        return escalation
 
     # --- projection ----------------------------------------------------------------------------------------
 
