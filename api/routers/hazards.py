@@ -131,6 +131,8 @@ async def report_hazard(
     except WorkflowAlreadyStartedError:
         # Started and already finished: the retry answers with what it became.
         state = await current_state(handle_for(temporal, allocation.hazard_id), allocation.hazard_id)
+    # A key reused by someone else must not hand them another's hazard.
+    require_sees(actor, state)
     return for_reader(actor, state)
 
 
