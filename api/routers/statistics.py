@@ -1,0 +1,50 @@
+"""Statistics (统计): found, closed, open, stock and increment... within the caller's jurisdiction."""
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentActor, SessionDep
+from api.errors import Problem
+from contracts.clock import CHINA_TZ
+from readmodel import statistics
+from readmodel.queries import scope_condition
+from readmodel.statistics import GroupBy, StatisticsPublic, StatisticsQuery
+
+router = APIRouter(prefix="/statistics", tags=["statistics"])
+
+
+def invalid(field: str, message: str) -> Problem:
+    return Problem(422, "InvalidPayload", f"{field}：{message}", errors=[{"field": field, "message": message}])
+
+
+@router.get(
+    "",
+    summary="统计 (by street, industry or department, for a window of found dates, as of any instant)",
+    responses={422: {"description": "invalid parameters (each named)"}},
+)
+def hazard_statistics(
+    session: SessionDep,
+    actor: CurrentActor,
+    group_by: GroupBy = GroupBy.NONE,
+    found_from: Annotated[date | None, Query(description="first found date counted (inclusive)")] = None,
+    found_to: Annotated[date | None, Query(description="found date the window stops before (exclusive)")] = None,
+    as_of: Annotated[datetime | None, Query(description="the instant the figures are as of (default: now)")] = None,
+    cutoff_year: Annotated[
+        int | None, Query(ge=2000, le=2100, description="存量 is found before 1 January of this year (default: now)")
+    ] = None,
+) -> StatisticsPublic:
+    now = datetime.now(CHINA_TZ)
+    if as_of is not None and as_of.tzinfo is None:
+        raise invalid("as_of", "时间必须带时区，例如 +08:00")
+    if found_from is not None and found_to is not None and found_from > found_to:
+        raise invalid("found_to", "结束日期不能早于开始日期")
+    query = StatisticsQuery(
+        group_by=group_by,
+        as_of=as_of or now,
+        cutoff_year=cutoff_year or now.year,
+        found_from=found_from,
+        found_to=found_to,
+    )
+    return statistics.hazard_statistics(session=session, scope=scope_condition(actor), query=query)
