@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     )
     # 行政区划代码 of the district the service runs for; the prefix of every hazard id.
     district_code: str = "120104"
+    # Its name, as ledgers and letters title it.
+    district_name: str = "南开区"
     jwt_secret: str | None = Field(default=None, description="HS256 key; the embedded stack keeps one in data/")
     jwt_issuer: str = "xiaohao"
     jwt_audience: str = "xiaohao-api"

@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.auth import TokenVerifier, load_or_create_secret
-from api.routers import admin, audit, escalations, evidence, hazards, health, statistics
+from api.routers import admin, audit, escalations, evidence, hazards, health, ledgers, statistics
 from audit.middleware import install as install_audit
 from audit.store import store_for
 from evidence import LocalEvidenceStore
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.include_router(evidence.router)
     app.include_router(audit.router)
     app.include_router(statistics.router)
+    app.include_router(ledgers.router)
     return app
 
 
