@@ -1,7 +1,8 @@
 from collections.abc import Iterator
+from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -9,8 +10,11 @@ from temporalio.client import Client
 
 from api.auth import InvalidToken, SigningKeysUnavailable, TokenVerifier
 from api.errors import Problem, temporal_unavailable
+from contracts.deadlines import Rag
+from contracts.enums import Industry, Source, Stage
 from contracts.hazard import Actor
 from infra.temporal import TemporalConnection, TemporalUnreachable
+from readmodel.queries import HazardFilter
 from settings import Settings
 
 bearer = HTTPBearer(auto_error=False, description="JWT issued by `python cli.py token` or the identity platform")
@@ -65,9 +69,38 @@ def idempotency_key(
     return key
 
 
+def hazard_filter(
+    stage: Stage | None = None,
+    street: str | None = None,
+    industry: Industry | None = None,
+    department: str | None = None,
+    source: Source | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in title, enterprise, id or location")] = None,
+    rag: Rag | None = None,
+    overdue: Annotated[bool | None, Query(description="open with its deadline passed")] = None,
+    listed: Annotated[bool | None, Query(description="挂牌督办 and not delisted")] = None,
+    found_from: Annotated[date | None, Query(description="found on or after this day (China)")] = None,
+    found_to: Annotated[date | None, Query(description="found on or before this day (China)")] = None,
+) -> HazardFilter:
+    return HazardFilter(
+        stage=stage,
+        street=street,
+        industry=industry,
+        department=department,
+        source=source,
+        text=q,
+        rag=rag,
+        overdue=overdue,
+        listed=listed,
+        found_from=found_from,
+        found_to=found_to,
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CurrentActor = Annotated[Actor, Depends(get_actor)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+HazardFilterDep = Annotated[HazardFilter, Depends(hazard_filter)]

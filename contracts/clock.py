@@ -1,4 +1,4 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 # China has kept UTC+8 without daylight saving since 1991; a fixed offset needs no tz database,
 # which keeps it usable inside the workflow sandbox.
@@ -7,3 +7,8 @@ CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 def china_date(moment: datetime) -> date:
     return moment.astimezone(CHINA_TZ).date()
+
+
+def day_start(day: date) -> datetime:
+    """Midnight in China: a found date or a report's cut-off is a day on the officials' wall calendar."""
+    return datetime.combine(day, time(), CHINA_TZ)

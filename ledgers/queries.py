@@ -9,10 +9,11 @@ from sqlalchemy import ColumnElement, Integer, case, func
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
+from contracts.clock import day_start
 from contracts.enums import Action, InterimControlKind, Stage
 from contracts.hazard import Actor
-from ledgers.filters import LedgerFilter, conditions, day_start, overdue_condition
 from readmodel.models import Hazard, HazardEventRow
+from readmodel.queries import HazardFilter, hazard_conditions, overdue_condition
 
 # Rows fetched per round trip: large enough to be quick, small enough that memory stays flat.
 BATCH = 500
@@ -20,10 +21,10 @@ BATCH = 500
 DispatchBy = Literal["street", "department"]
 
 
-def rectification_rows(*, session: Session, actor: Actor, where: LedgerFilter, now: datetime) -> Iterator[Hazard]:
+def rectification_rows(*, session: Session, actor: Actor, where: HazardFilter, now: datetime) -> Iterator[Hazard]:
     query = (
         select(Hazard)
-        .where(*conditions(actor, where, now))
+        .where(*hazard_conditions(actor, where, now))
         .order_by(col(Hazard.found_at), col(Hazard.hazard_id))
         .execution_options(yield_per=BATCH)
     )
@@ -37,13 +38,13 @@ class Suspension:
     ordered_at: datetime
 
 
-def suspension_rows(*, session: Session, actor: Actor, where: LedgerFilter, now: datetime) -> Iterator[Suspension]:
+def suspension_rows(*, session: Session, actor: Actor, where: HazardFilter, now: datetime) -> Iterator[Suspension]:
     """One row per 责令停产整顿 order: an interim control of kind suspension, as its event recorded it."""
     query = (
         select(Hazard, HazardEventRow)
         .join(HazardEventRow, col(HazardEventRow.hazard_id) == col(Hazard.hazard_id))
         .where(
-            *conditions(actor, where, now),
+            *hazard_conditions(actor, where, now),
             col(HazardEventRow.action) == Action.CONFIRM_INTERIM_CONTROL.value,
             col(HazardEventRow.payload)["kind"].as_string() == InterimControlKind.SUSPENSION.value,
         )
@@ -70,7 +71,7 @@ class DispatchLine:
 
 
 def dispatch_lines(
-    *, session: Session, actor: Actor, where: LedgerFilter, by: DispatchBy, as_of: date, now: datetime
+    *, session: Session, actor: Actor, where: HazardFilter, by: DispatchBy, as_of: date, now: datetime
 ) -> list[DispatchLine]:
     """Cumulative counts up to the end of `as_of`, one line per street or department.
 
@@ -94,7 +95,7 @@ def dispatch_lines(
             total(col(Hazard.listed).is_(True)),
         )
         .where(
-            *conditions(actor, where, now),
+            *hazard_conditions(actor, where, now),
             col(Hazard.stage) != Stage.REVOKED.value,
             col(Hazard.found_at) < cutoff,
         )

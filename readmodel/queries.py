@@ -1,12 +1,14 @@
 """Read-model queries. Each takes the session by keyword, so a caller can see what it runs inside."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from contracts.clock import day_start
+from contracts.deadlines import Rag
 from contracts.enums import Action, Industry, Role, Source, Stage
 from contracts.hazard import Actor
 from readmodel.models import (
@@ -23,12 +25,19 @@ from readmodel.models import (
 
 @dataclass(frozen=True)
 class HazardFilter:
+    """The list's filters, shared by the list, the ledger exports and anything else that selects hazards."""
+
     stage: Stage | None = None
     street: str | None = None
     industry: Industry | None = None
     department: str | None = None
     source: Source | None = None
     text: str | None = None
+    rag: Rag | None = None
+    overdue: bool | None = None
+    listed: bool | None = None
+    found_from: date | None = None
+    found_to: date | None = None
 
 
 def scope_condition(actor: Actor) -> ColumnElement[bool] | None:
@@ -63,21 +72,39 @@ def visible(*, session: Session, actor: Actor, hazard_id: str) -> bool:
     return session.exec(query).first() is not None
 
 
-def list_hazards(*, session: Session, actor: Actor, where: HazardFilter, offset: int, limit: int) -> HazardsPublic:
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    """Still open and its next deadline has passed (the ladder turns it red on its next tick)."""
+    return and_(
+        col(Hazard.stage).not_in([Stage.CLOSED.value, Stage.REVOKED.value]),
+        col(Hazard.next_deadline).is_not(None),
+        col(Hazard.next_deadline) < now,
+    )
+
+
+def hazard_conditions(actor: Actor, where: HazardFilter, now: datetime) -> list[ColumnElement[bool]]:
+    """The caller's jurisdiction and the filters, as SQL conditions on the hazard table."""
     scope = scope_condition(actor)
-    conditions = [] if scope is None else [scope]
+    found: list[ColumnElement[bool]] = [] if scope is None else [scope]
     for column, value in (
         (Hazard.stage, where.stage),
         (Hazard.street, where.street),
         (Hazard.industry, where.industry),
         (Hazard.department, where.department),
         (Hazard.source, where.source),
+        (Hazard.rag, where.rag),
+        (Hazard.listed, where.listed),
     ):
         if value is not None:
-            conditions.append(col(column) == value)
+            found.append(col(column) == value)
+    if where.overdue is not None:
+        found.append(overdue_condition(now) if where.overdue else ~overdue_condition(now))
+    if where.found_from is not None:
+        found.append(col(Hazard.found_at) >= day_start(where.found_from))
+    if where.found_to is not None:
+        found.append(col(Hazard.found_at) < day_start(where.found_to + timedelta(days=1)))
     if where.text:
         pattern = f"%{where.text}%"
-        conditions.append(
+        found.append(
             or_(
                 col(Hazard.title).like(pattern),
                 col(Hazard.enterprise_name).like(pattern),
@@ -85,6 +112,13 @@ def list_hazards(*, session: Session, actor: Actor, where: HazardFilter, offset:
                 col(Hazard.location).like(pattern),
             )
         )
+    return found
+
+
+def list_hazards(
+    *, session: Session, actor: Actor, where: HazardFilter, now: datetime, offset: int, limit: int
+) -> HazardsPublic:
+    conditions = hazard_conditions(actor, where, now)
     count = session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
     rows = session.exec(
         select(Hazard)

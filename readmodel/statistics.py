@@ -20,7 +20,7 @@ Counting rules, so every figure can be checked by hand:
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from statistics import median
@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, literal
 from sqlalchemy import select as columns
 from sqlmodel import Session, SQLModel, col, select
 
-from contracts.clock import CHINA_TZ
+from contracts.clock import day_start
 from contracts.deadlines import Rung
 from contracts.enums import Action, Source, Stage
 from readmodel.models import EscalationRow, Hazard, HazardEventRow
@@ -98,10 +98,6 @@ class StatisticsQuery:
     cutoff_year: int
     found_from: date | None = None
     found_to: date | None = None
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), CHINA_TZ)
 
 
 @dataclass

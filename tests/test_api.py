@@ -137,6 +137,9 @@ async def test_list_filters_and_pages(api: ApiStack) -> None:
     assert len(page["data"]) == 1
     none = (await listing(industry="燃气")).json()
     assert none["count"] == 0
+    # The ledgers' filters work on the list too (one filter builder serves both).
+    assert (await listing(listed="false", rag="green", overdue="false")).json()["count"] == 3
+    assert (await listing(found_from="2099-01-01")).json()["count"] == 0
 
 
 async def test_missing_or_bad_token_is_401(api: ApiStack) -> None:

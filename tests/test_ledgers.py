@@ -20,9 +20,9 @@ from contracts.deadlines import Rag
 from contracts.enums import Action, Industry, InterimControlKind, Source, Stage
 from contracts.hazard import Actor, InterimControl, Verification
 from ledgers import queries, xlsx
-from ledgers.filters import LedgerFilter
 from readmodel.models import Hazard
 from readmodel.projection import write_projection
+from readmodel.queries import HazardFilter
 from tests.conftest import ApiStack
 from tests.scenarios import COMMITTEE, CREDIT_CODE, ENTERPRISE, INSPECTOR, STREET, plan, report
 from workflows.lifecycle import apply, open_hazard
@@ -30,7 +30,7 @@ from workflows.lifecycle import apply, open_hazard
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=CHINA_TZ)
 TODAY = date(2026, 11, 23)
 OTHER_STREET = "万兴街道"
-EVERYTHING = LedgerFilter()
+EVERYTHING = HazardFilter()
 
 
 def hazard(number: int, **fields: Any) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def merged(sheet: Worksheet) -> set[str]:
 
 def rectification(engine: Engine, actor: Actor, version: xlsx.LedgerVersion = "department", **where: Any) -> Worksheet:
     with Session(engine) as session:
-        rows = queries.rectification_rows(session=session, actor=actor, where=LedgerFilter(**where), now=NOW)
+        rows = queries.rectification_rows(session=session, actor=actor, where=HazardFilter(**where), now=NOW)
         return reopen(lambda out: xlsx.write_rectification(out, rows, version=version, district="南开区", as_of=TODAY))
 
 

@@ -13,11 +13,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentActor, EngineDep, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.deps import CurrentActor, EngineDep, HazardFilterDep, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
 from api.errors import Problem, from_application_error, not_found
 from api.jurisdiction import for_reader, require_sees, require_visible
 from contracts.clock import CHINA_TZ
-from contracts.enums import Action, Industry, Source, Stage
+from contracts.enums import Action
 from contracts.errors import ErrorType
 from contracts.hazard import (
     TASK_QUEUE,
@@ -301,19 +301,12 @@ async def get_hazard(hazard_id: HazardId, actor: CurrentActor, temporal: Tempora
 def list_hazards(
     session: SessionDep,
     actor: CurrentActor,
-    stage: Stage | None = None,
-    street: str | None = None,
-    industry: Industry | None = None,
-    department: str | None = None,
-    source: Source | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="text in title, enterprise, id or location")] = None,
+    where: HazardFilterDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> HazardsPublic:
-    where = queries.HazardFilter(
-        stage=stage, street=street, industry=industry, department=department, source=source, text=q
-    )
-    return queries.list_hazards(session=session, actor=actor, where=where, offset=offset, limit=limit)
+    now = datetime.now(CHINA_TZ)
+    return queries.list_hazards(session=session, actor=actor, where=where, now=now, offset=offset, limit=limit)
 
 
 @router.get("/{hazard_id}/events", summary="隐患事件历史 (who did what, in order)", responses={404: {}})

@@ -6,15 +6,12 @@ from datetime import date, datetime
 from typing import IO, Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import CurrentActor, SessionDep, SettingsDep
+from api.deps import CurrentActor, HazardFilterDep, SessionDep, SettingsDep
 from contracts.clock import CHINA_TZ, china_date
-from contracts.deadlines import Rag
-from contracts.enums import Industry, Source, Stage
 from ledgers import queries, xlsx
-from ledgers.filters import LedgerFilter
 
 router = APIRouter(prefix="/ledgers", tags=["ledgers"])
 
@@ -23,37 +20,6 @@ router = APIRouter(prefix="/ledgers", tags=["ledgers"])
 XLSX_RESPONSE: dict[int | str, dict[str, object]] = {
     200: {"content": {xlsx.MEDIA_TYPE: {}}, "description": "the workbook, streamed"}
 }
-
-
-def ledger_filter(
-    stage: Stage | None = None,
-    street: str | None = None,
-    industry: Industry | None = None,
-    department: str | None = None,
-    source: Source | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="text in title, enterprise, id or location")] = None,
-    rag: Rag | None = None,
-    overdue: Annotated[bool | None, Query(description="open with its deadline passed")] = None,
-    listed: Annotated[bool | None, Query(description="挂牌督办 and not delisted")] = None,
-    found_from: Annotated[date | None, Query(description="found on or after this day (China)")] = None,
-    found_to: Annotated[date | None, Query(description="found on or before this day (China)")] = None,
-) -> LedgerFilter:
-    return LedgerFilter(
-        stage=stage,
-        street=street,
-        industry=industry,
-        department=department,
-        source=source,
-        text=q,
-        rag=rag,
-        overdue=overdue,
-        listed=listed,
-        found_from=found_from,
-        found_to=found_to,
-    )
-
-
-LedgerFilterDep = Annotated[LedgerFilter, Depends(ledger_filter)]
 
 
 def download(name: str, write: Callable[[IO[bytes]], object]) -> StreamingResponse:
@@ -83,7 +49,7 @@ def rectification_ledger(
     session: SessionDep,
     actor: CurrentActor,
     settings: SettingsDep,
-    where: LedgerFilterDep,
+    where: HazardFilterDep,
     version: Literal["department", "enterprise"] = "department",
 ) -> StreamingResponse:
     now, today = now_and_today()
@@ -98,7 +64,7 @@ def rectification_ledger(
 
 @router.get("/suspension.xlsx", summary="责令停产整顿台账 (Excel; the list's filters)", responses=XLSX_RESPONSE)
 def suspension_ledger(
-    session: SessionDep, actor: CurrentActor, settings: SettingsDep, where: LedgerFilterDep
+    session: SessionDep, actor: CurrentActor, settings: SettingsDep, where: HazardFilterDep
 ) -> StreamingResponse:
     now, today = now_and_today()
 
@@ -118,7 +84,7 @@ def dispatch_report(
     session: SessionDep,
     actor: CurrentActor,
     settings: SettingsDep,
-    where: LedgerFilterDep,
+    where: HazardFilterDep,
     by: Literal["street", "department"] = "street",
     as_of: Annotated[date | None, Query(description="截至 this day (China); today when absent")] = None,
 ) -> StreamingResponse:
