@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     payload_key: str | None = None
     # 佐证材料 uploads: larger files are refused (413) while they stream in.
     evidence_max_bytes: int = 20 * 1024 * 1024
+    # 佐证材料 in S3 (or an S3-compatible store) when a bucket is set; credentials from the standard AWS variables.
+    evidence_s3_bucket: str | None = None
+    evidence_s3_endpoint_url: str | None = None
+    evidence_s3_region: str | None = None
+    evidence_s3_prefix: str = "evidence/"
     # Chain-head checkpoints of the audit trail, best kept on other storage than the database.
     audit_checkpoint_path: Path | None = None
     audit_checkpoint_every: int = Field(default=100, ge=1)

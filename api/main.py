@@ -11,7 +11,7 @@ from api.auth import TokenVerifier, load_or_create_secret
 from api.routers import admin, audit, escalations, evidence, hazards, health, ledgers, statistics
 from audit.middleware import install as install_audit
 from audit.store import store_for
-from evidence import LocalEvidenceStore
+from evidence import EvidenceStore, LocalEvidenceStore, S3EvidenceStore
 from infra.codec import data_converter, load_or_create_key
 from infra.logging import configure_logging
 from infra.temporal import TemporalConnection
@@ -27,6 +27,19 @@ the first answer instead of acting twice.
 """
 
 
+def evidence_store(settings: Settings) -> EvidenceStore:
+    if settings.evidence_s3_bucket:
+        return S3EvidenceStore(
+            settings.evidence_s3_bucket,
+            endpoint_url=settings.evidence_s3_endpoint_url,
+            region=settings.evidence_s3_region,
+            prefix=settings.evidence_s3_prefix,
+            max_size=settings.evidence_max_bytes,
+            staging_dir=settings.data_dir / "evidence-staging",
+        )
+    return LocalEvidenceStore(settings.data_dir / "evidence", max_size=settings.evidence_max_bytes)
+
+
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
     settings = settings or Settings()
 
@@ -35,9 +48,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         if configure_logs:
             configure_logging(json=settings.log_json)
         app.state.settings = settings
-        app.state.evidence_store = LocalEvidenceStore(
-            settings.data_dir / "evidence", max_size=settings.evidence_max_bytes
-        )
+        app.state.evidence_store = evidence_store(settings)
         app.state.tokens = (
             TokenVerifier.oidc(
                 settings.jwt_jwks_url,

@@ -1,5 +1,6 @@
 """Evidence files (佐证材料): content-addressed storage, checked on the way in and verified on the way out."""
 
+from evidence.s3 import S3EvidenceStore
 from evidence.store import (
     DEFAULT_MAX_SIZE,
     EvidenceCorrupted,
@@ -30,6 +31,7 @@ __all__ = [
     "EvidenceTypeNotAllowed",
     "LocalEvidenceStore",
     "OpenedEvidence",
+    "S3EvidenceStore",
     "StoredEvidence",
     "parse_ref",
 ]

@@ -15,7 +15,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.background import BackgroundTask
 
-from api.deps import CurrentActor, TemporalDep, get_settings
+from api.deps import CurrentActor, TemporalDep
 from api.errors import Problem
 from api.jurisdiction import require_sees
 from api.routers.hazards import Handle, HazardId, current_state, handle_for
@@ -32,7 +32,6 @@ from evidence import (
     EvidenceTooLarge,
     EvidenceType,
     EvidenceTypeNotAllowed,
-    LocalEvidenceStore,
     parse_ref,
 )
 from evidence.store import Intake, clean_filename
@@ -74,8 +73,9 @@ class EvidenceUploaded(Model):
 
 
 def get_evidence_store(request: Request) -> EvidenceStore:
-    store: EvidenceStore | None = getattr(request.app.state, "evidence_store", None)
-    return store or LocalEvidenceStore(get_settings(request).data_dir / "evidence")
+    # Built once in the lifespan (api.main.evidence_store): local directory or S3, by settings.
+    store: EvidenceStore = request.app.state.evidence_store
+    return store
 
 
 EvidenceStoreDep = Annotated[EvidenceStore, Depends(get_evidence_store)]
