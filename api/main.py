@@ -5,8 +5,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
 
-from api import errors
+from api import errors, ops
 from api.auth import TokenVerifier, load_or_create_secret
 from api.routers import admin, audit, escalations, evidence, hazards, health, ledgers, statistics
 from audit.middleware import install as install_audit
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         )
         app.state.engine = make_engine(settings.database_url)
         app.state.audit = store_for(settings, app.state.engine)
+        app.state.metrics_registry.register(ops.OpenHazards(app.state.engine))
         key = load_or_create_key(settings.payload_key, settings.payload_key_file)
         app.state.temporal = TemporalConnection(
             settings.temporal_address, settings.temporal_namespace, data_converter(key)
@@ -74,6 +76,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
 
     app = FastAPIOffline(title="xiaohao 销号", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    # Per app, so several apps in one process (tests) do not register the same collector twice.
+    ops.install(app, CollectorRegistry())
     install_audit(app, trusted_proxies=settings.trusted_proxies)
     app.include_router(health.router)
     app.include_router(hazards.router)

@@ -38,9 +38,18 @@ PLATFORM_EC = ec.generate_private_key(ec.SECP256R1())
 # Anyone else's key: it may claim the platform's key id, it still cannot sign for the platform.
 ATTACKER_RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
-# Answer without a token by design: health checks and the offline API docs. Everything else is 401.
+# Answer without a token by design: health and readiness, metrics and the offline API docs. Everything else 401.
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static-offline-docs/{path}"}
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/static-offline-docs/{path}",
+    }
 )
 PATH_VALUES = {"hazard_id": "120104-2026-00001", "escalation_id": "1", "year": "2027"}
 
