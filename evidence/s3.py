@@ -21,10 +21,8 @@ from evidence.store import (
     EvidenceNotFound,
     EvidenceStore,
     Intake,
-    OpenedEvidence,
     StoredEvidence,
     check_sha256,
-    verify,
 )
 
 if TYPE_CHECKING:
@@ -112,23 +110,17 @@ class S3EvidenceStore(EvidenceStore):
             Metadata={"sha256": file.sha256},
         )
 
-    def open(self, sha256: str) -> OpenedEvidence:
-        key = self.key(sha256)
+    def _content(self, sha256: str) -> IO[bytes]:
         content = tempfile.TemporaryFile(dir=self._staging_dir)  # noqa: SIM115 - handed out open, closed on error
         try:
-            try:
-                self.client.download_fileobj(self.bucket, key, content)
-            except ClientError as err:
-                if _code(err) in _NOT_FOUND:
-                    raise EvidenceNotFound(sha256) from err
-                raise
-            content.seek(0)
-            file = self._read_meta(sha256)
-            verify(content, sha256)
-        except BaseException:
+            self.client.download_fileobj(self.bucket, self.key(sha256), content)
+        except BaseException as err:
             content.close()
+            if isinstance(err, ClientError) and _code(err) in _NOT_FOUND:
+                raise EvidenceNotFound(sha256) from err
             raise
-        return OpenedEvidence(file, content)
+        content.seek(0)
+        return content
 
     def _read_meta(self, sha256: str) -> EvidenceFile:
         try:

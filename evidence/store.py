@@ -289,9 +289,23 @@ class EvidenceStore(ABC):
     @abstractmethod
     def _save(self, intake: Intake, file: EvidenceFile) -> StoredEvidence: ...
 
-    @abstractmethod
     def open(self, sha256: str) -> OpenedEvidence:
         """The file and its metadata, verified; `EvidenceNotFound` or `EvidenceCorrupted` otherwise."""
+        content = self._content(sha256)
+        try:
+            file = self._read_meta(sha256)
+            verify(content, sha256)
+        except BaseException:
+            content.close()
+            raise
+        return OpenedEvidence(file, content)
+
+    @abstractmethod
+    def _content(self, sha256: str) -> IO[bytes]:
+        """The stored bytes as an open file at its start; `EvidenceNotFound` when there are none."""
+
+    @abstractmethod
+    def _read_meta(self, sha256: str) -> EvidenceFile: ...
 
     @abstractmethod
     def exists(self, sha256: str) -> bool: ...
@@ -328,18 +342,11 @@ class LocalEvidenceStore(EvidenceStore):
         _fsync_dir(target.parent)
         return StoredEvidence(file=self._read_meta(file.sha256), created=True)
 
-    def open(self, sha256: str) -> OpenedEvidence:
+    def _content(self, sha256: str) -> IO[bytes]:
         try:
-            content = self.path(sha256).open("rb")
+            return self.path(sha256).open("rb")
         except FileNotFoundError as err:
             raise EvidenceNotFound(sha256) from err
-        try:
-            file = self._read_meta(sha256)
-            verify(content, sha256)
-        except BaseException:
-            content.close()
-            raise
-        return OpenedEvidence(file, content)
 
     def _read_meta(self, sha256: str) -> EvidenceFile:
         try:
