@@ -9,11 +9,13 @@ VENV := .venv
 SYNCED := $(VENV)/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint env
+.PHONY: help run test lint env demo bench
 
 help:
 	@echo "make run   start Temporal, the worker and the API on ./data (Ctrl-C stops them)"
 	@echo "make test  ruff, mypy and the whole pytest suite"
+	@echo "make demo  load a realistic demo district into the running stack (start make run first)"
+	@echo "make bench the benchmark suite (about 18 minutes; results in bench/results/, docs/benchmarks.md)"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -35,3 +37,9 @@ lint: $(SYNCED)
 
 test: lint
 	$(VENV)/bin/pytest
+
+demo: $(SYNCED)
+	$(VENV)/bin/python cli.py demo $(ARGS)
+
+bench: $(SYNCED)
+	$(VENV)/bin/python -m bench

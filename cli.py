@@ -2,14 +2,23 @@
 
 import argparse
 import asyncio
+import logging
 import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 from api.auth import load_or_create_secret, mint_token
 from audit.store import store_for
 from contracts.enums import Industry, Role
 from contracts.hazard import Actor
+from contracts.reconcile import ReconcileInput, ReconcileReport
+from imports import command as ledger_import
+from infra.codec import data_converter, load_or_create_key
+from infra.logging import configure_logging
+from infra.schedules import SCHEDULES, ensure_schedules
 from infra.temporal import connect, ensure_namespace
+from readmodel import reconcile as reconciler
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from settings import Settings
@@ -53,6 +62,18 @@ def namespace(args: argparse.Namespace, settings: Settings) -> None:
     print(f"namespace {settings.temporal_namespace}: retention and search attributes in place", file=sys.stderr)
 
 
+def schedules(args: argparse.Namespace, settings: Settings) -> None:
+    async def run() -> None:
+        # The schedules' inputs are payloads like any other: sealed with the service's key.
+        key = load_or_create_key(settings.payload_key, settings.payload_key_file)
+        client = await connect(settings.temporal_address, settings.temporal_namespace, data_converter(key))
+        await ensure_schedules(client)
+
+    asyncio.run(run())
+    names = ", ".join(entry.id for entry in SCHEDULES)
+    print(f"namespace {settings.temporal_namespace}: schedules in place ({names})", file=sys.stderr)
+
+
 def verify_audit(args: argparse.Namespace, settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     try:
@@ -72,6 +93,64 @@ def verify_audit(args: argparse.Namespace, settings: Settings) -> None:
             print(f"检查点已写入 / checkpoint written: seq {checkpoint.seq} -> {store.checkpoint_path}")
     finally:
         engine.dispose()
+
+
+def run_reconciler(settings: Settings, input: ReconcileInput) -> None:
+    """Progress on stderr, the report on stdout; exit 1 if drift is left (found, under --dry-run) or a hazard
+    could not be checked. Open workflows answer through a worker: one must be polling the hazards queue."""
+    configure_logging(json=settings.log_json)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    shown = 0.0
+
+    def show(progress: reconciler.Progress) -> None:
+        nonlocal shown
+        if time.monotonic() - shown >= 1 or progress.done == progress.total:
+            shown = time.monotonic()
+            print(
+                f"{progress.phase}: {progress.done}/{progress.total} hazards, drift {progress.drift}", file=sys.stderr
+            )
+
+    async def run() -> ReconcileReport:
+        key = load_or_create_key(settings.payload_key, settings.payload_key_file)
+        client = await connect(settings.temporal_address, settings.temporal_namespace, data_converter(key))
+        return await reconciler.reconcile(client, engine, input, progress=show)
+
+    try:
+        report = asyncio.run(run())
+    except reconciler.NoWorker as err:
+        sys.exit(f"无法核对 / cannot reconcile: {err}")
+    finally:
+        engine.dispose()
+    print("\n".join(reconciler.summary(report)))
+    if report.errors or (report.drift if input.dry_run else report.unhealed):
+        sys.exit(1)
+
+
+def reconcile(args: argparse.Namespace, settings: Settings) -> None:
+    run_reconciler(
+        settings,
+        ReconcileInput(
+            dry_run=args.dry_run, deep=args.deep, delete_orphans=args.delete_orphans, concurrency=args.concurrency
+        ),
+    )
+
+
+def rebuild_read_model(args: argparse.Namespace, settings: Settings) -> None:
+    run_reconciler(
+        settings, ReconcileInput(rebuild=True, delete_orphans=args.delete_orphans, concurrency=args.concurrency)
+    )
+
+
+def import_ledger(args: argparse.Namespace, settings: Settings) -> None:
+    # Warnings and errors only: the progress bar and the report are the command's output.
+    configure_logging(json=settings.log_json, level=logging.WARNING)
+    sys.exit(ledger_import.run_import(settings, args.file, only_valid=args.only_valid, operator_name=args.operator))
+
+
+def demo(args: argparse.Namespace, settings: Settings) -> None:
+    configure_logging(json=settings.log_json, level=logging.WARNING)
+    sys.exit(ledger_import.run_demo(settings, hazards=args.hazards, seed=args.seed, listings=args.listings))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,11 +178,45 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "namespace", help="create or update the Temporal namespace: 10-year retention, search attributes"
     ).set_defaults(run=namespace)
+    commands.add_parser(
+        "schedules", help="create or update the service's Temporal schedules (infra/schedules.py: reports, ...)"
+    ).set_defaults(run=schedules)
     audit = commands.add_parser(
         "verify-audit", help="walk the audit trail's hash chain and checkpoints; exit 1 naming the first bad record"
     )
     audit.add_argument("--checkpoint", action="store_true", help="then, if intact, checkpoint the chain's head")
     audit.set_defaults(run=verify_audit)
+    check = commands.add_parser(
+        "reconcile", help="compare every hazard workflow with the read model and heal drift (needs a running worker)"
+    )
+    check.add_argument("--dry-run", action="store_true", help="report only, write nothing; exit 1 if drift is found")
+    check.add_argument("--deep", action="store_true", help="also compare closed hazards' events (a replay each)")
+    check.set_defaults(run=reconcile)
+    rebuild = commands.add_parser(
+        "rebuild-read-model",
+        help="rewrite every hazard's row, events and escalations from Temporal alone (needs a running worker)",
+    )
+    rebuild.set_defaults(run=rebuild_read_model)
+    for command in (check, rebuild):
+        command.add_argument(
+            "--delete-orphans", action="store_true", help="delete rows of hazards that have no workflow (else reported)"
+        )
+        command.add_argument("--concurrency", type=int, default=8, help="hazards checked at once (default: 8)")
+
+    ledger = commands.add_parser(
+        "import", help="import a 重大隐患督改台账 (.xlsx) into the running stack: every row checked first"
+    )
+    ledger.add_argument("file", type=Path, help="the ledger, e.g. one exported from /ledgers/rectification.xlsx")
+    ledger.add_argument("--only-valid", action="store_true", help="import the valid rows even if others are bad")
+    ledger.add_argument("--operator", default="台账导入（命令行）", help="who imports, as recorded on each hazard")
+    ledger.set_defaults(run=import_ledger)
+    sample = commands.add_parser(
+        "demo", help="build a realistic district ledger (demo data) and import it into the running stack"
+    )
+    sample.add_argument("--hazards", type=int, default=300, help="rows in the ledger (default: 300)")
+    sample.add_argument("--seed", type=int, default=1, help="the same seed writes the same ledger (default: 1)")
+    sample.add_argument("--listings", type=int, default=6, help="overdue hazards the committee office then lists")
+    sample.set_defaults(run=demo)
 
     args = parser.parse_args(argv)
     args.run(args, Settings())

@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     doc_number_prefix: str = "南开安委办"
     # Notifications (escalations, reminders) are POSTed here from the outbox; unset keeps them queued.
     webhook_url: str | None = None
+    # The worker's Prometheus endpoints: our own metrics, and the Temporal SDK's (workflow task latency, pollers,
+    # sticky cache...). worker_metrics_port=0 turns both off, worker_sdk_metrics_port=0 the SDK's alone; two
+    # workers on one host need ports of their own. The host is 0.0.0.0 in a container, for Prometheus to reach.
     worker_metrics_port: int | None = 9464
+    worker_sdk_metrics_port: int | None = 9465
+    worker_metrics_host: str = "127.0.0.1"
     # AES-256 key (base64) sealing every payload Temporal stores; the embedded stack keeps one in data/.
     payload_key: str | None = None
     # 佐证材料 uploads: larger files are refused (413) while they stream in.

@@ -39,6 +39,7 @@ TEMPORAL_READY_TIMEOUT = 60.0
 API_READY_TIMEOUT = 60.0
 # Per child, on the way down: each stops in a second or two; one that hangs is killed, so Ctrl-C always returns.
 STOP_TIMEOUT = 15.0
+API_DRAIN_SECONDS = 10
 PR_SET_PDEATHSIG = 1
 
 
@@ -200,6 +201,9 @@ class Stack:
             HOST,
             "--port",
             str(config.api_port),
+            # On SIGTERM uvicorn stops accepting and lets requests in flight finish, for at most this long.
+            "--timeout-graceful-shutdown",
+            str(API_DRAIN_SECONDS),
         )
         await wait_for_api(config)
 

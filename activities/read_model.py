@@ -1,8 +1,12 @@
+from datetime import UTC, datetime
+
 from sqlalchemy import Engine
 from temporalio import activity
 
-from contracts.hazard import PROJECT_HAZARD_ACTIVITY, ProjectHazardInput, ProjectionResult
-from readmodel.projection import write_projection
+from contracts.enums import Action
+from contracts.hazard import PROJECT_HAZARD_ACTIVITY, HazardEvent, ProjectHazardInput, ProjectionResult
+from infra.metrics import ESCALATIONS, PROJECTION_LAG, STAGE_SECONDS, TRANSITIONS
+from readmodel.projection import stage_entries, write_projection
 
 
 class ReadModelActivities:
@@ -13,7 +17,9 @@ class ReadModelActivities:
 
     @activity.defn(name=PROJECT_HAZARD_ACTIVITY)
     def project_hazard(self, input: ProjectHazardInput) -> ProjectionResult:
-        result = write_projection(self._engine, input.state, input.events)
+        new_events: list[HazardEvent] = []
+        result = write_projection(self._engine, input.state, input.events, new_events=new_events)
+        count_new_events(self._engine, input.state.hazard_id, new_events, datetime.now(UTC))
         activity.logger.debug(
             "projected hazard %s v%d: %d new events, %d already present",
             input.state.hazard_id,
@@ -22,3 +28,24 @@ class ReadModelActivities:
             result.events_already_present,
         )
         return result
+
+
+def count_new_events(engine: Engine, hazard_id: str, events: list[HazardEvent], written_at: datetime) -> None:
+    """The metrics of events whose rows were written just now (infra.metrics): each counted once, by the worker
+    that wrote it, however often it is delivered."""
+    entries: list[tuple[int, str, datetime]] | None = None
+    for event in events:
+        TRANSITIONS.labels(event.action.value).inc()
+        if event.action is Action.ESCALATE and "rung" in event.payload:
+            ESCALATIONS.labels(str(event.payload["rung"])).inc()
+        # A workflow clock ahead of this one (the time-skipping test server) must not make it negative.
+        PROJECTION_LAG.observe(max(0.0, (written_at - event.at).total_seconds()))
+        left = event.stage_before
+        if left is None or left is event.stage_after:
+            continue
+        if entries is None:
+            entries = stage_entries(engine, hazard_id)
+        entered = [at for seq, stage, at in entries if seq < event.seq and stage == left]
+        # The row that entered it may be missing from a damaged read model: then there is nothing to measure.
+        if entered:
+            STAGE_SECONDS.labels(left.value).observe((event.at - entered[-1]).total_seconds())

@@ -13,6 +13,7 @@ from api.errors import Problem, temporal_unavailable
 from contracts.deadlines import Rag
 from contracts.enums import Industry, Source, Stage
 from contracts.hazard import Actor
+from infra.logging import bind_log_context
 from infra.temporal import TemporalConnection, TemporalUnreachable
 from readmodel.queries import HazardFilter
 from settings import Settings
@@ -53,6 +54,13 @@ def get_actor(request: Request, credentials: Annotated[HTTPAuthorizationCredenti
         raise Problem(401, "InvalidToken", "登录凭证无效或已过期，请重新登录") from err
     except SigningKeysUnavailable as err:
         raise Problem(503, "IdentityPlatformUnavailable", "统一身份认证平台暂时无法访问，请稍后重试") from err
+
+
+async def current_actor(request: Request, actor: Annotated[Actor, Depends(get_actor)]) -> Actor:
+    """The verified actor. Its id, and the hazard the path names, go on every later log line of the request:
+    async, so the binding is made in the request's own context and not in a worker thread's copy of it."""
+    bind_log_context(actor_id=actor.id, hazard_id=request.path_params.get("hazard_id"))
+    return actor
 
 
 def idempotency_key(
@@ -101,6 +109,6 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
-CurrentActor = Annotated[Actor, Depends(get_actor)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 HazardFilterDep = Annotated[HazardFilter, Depends(hazard_filter)]

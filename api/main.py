@@ -6,18 +6,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
+from temporalio.runtime import Runtime
 
 from api import errors, ops
 from api.auth import TokenVerifier, load_or_create_secret
-from api.routers import admin, audit, escalations, evidence, hazards, health, ledgers, statistics
+from api.routers import admin, audit, escalations, evidence, hazards, health, imports, ledgers, reports, statistics
 from audit.middleware import install as install_audit
 from audit.store import store_for
 from evidence import EvidenceStore, LocalEvidenceStore, S3EvidenceStore
 from infra.codec import data_converter, load_or_create_key
-from infra.logging import configure_logging
+from infra.logging import RequestLogContext, configure_logging
+from infra.metrics import temporal_runtime
 from infra.temporal import TemporalConnection
 from readmodel.db import make_engine
 from settings import Settings
+from web import install as install_web
 
 DESCRIPTION = """
 销号 xiaohao: every major accident hazard (重大事故隐患) from report to sign-off (销号).
@@ -48,6 +51,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if configure_logs:
             configure_logging(json=settings.log_json)
+            # Before the first Temporal client: the SDK Core's own log lines then go through ours too.
+            Runtime.set_default(temporal_runtime(), error_if_already_set=False)
         app.state.settings = settings
         app.state.evidence_store = evidence_store(settings)
         app.state.tokens = (
@@ -67,6 +72,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.engine = make_engine(settings.database_url)
         app.state.audit = store_for(settings, app.state.engine)
         app.state.metrics_registry.register(ops.OpenHazards(app.state.engine))
+        app.state.metrics_registry.register(ops.OutboxBacklog(app.state.engine))
         key = load_or_create_key(settings.payload_key, settings.payload_key_file)
         app.state.temporal = TemporalConnection(
             settings.temporal_address, settings.temporal_namespace, data_converter(key)
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     # Per app, so several apps in one process (tests) do not register the same collector twice.
     ops.install(app, CollectorRegistry())
     install_audit(app, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(RequestLogContext)
     app.include_router(health.router)
     app.include_router(hazards.router)
     app.include_router(escalations.router)
@@ -87,6 +94,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     app.include_router(audit.router)
     app.include_router(statistics.router)
     app.include_router(ledgers.router)
+    app.include_router(reports.router)
+    app.include_router(imports.router)
+    # Last: its cookie session must wrap the audit middleware (web/session.py).
+    install_web(app)
     return app
 
 

@@ -1,7 +1,9 @@
 """What ops scrape: /metrics (Prometheus), public like /healthz and /readyz (api/routers/health.py)."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TypeVarTuple
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -9,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, Row, Select, func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col
@@ -17,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.enums import Stage
 from infra.metrics import REQUEST_SECONDS
-from readmodel.models import Hazard
+from readmodel.models import Hazard, OutboxRow
 
 router = APIRouter(tags=["ops"])
 log = structlog.get_logger("api.ops")
@@ -43,16 +45,47 @@ class OpenHazards(Collector):
             .where(col(Hazard.stage).not_in([Stage.CLOSED.value, Stage.REVOKED.value]))
             .group_by(col(Hazard.stage), col(Hazard.street), col(Hazard.industry), col(Hazard.rag))
         )
-        try:
-            with Session(self._engine) as session:
-                rows = session.execute(query).all()
-        except SQLAlchemyError:
-            # The other metrics still matter when the read model does not answer; /readyz says why.
-            log.exception("open hazards could not be counted for /metrics")
-            rows = []
-        for stage, street, industry, rag, count in rows:
+        for stage, street, industry, rag, count in _read(self._engine, query, "open hazards") or []:
             gauge.add_metric([str(stage), street, str(industry), str(rag)], count)
         yield gauge
+
+
+class OutboxBacklog(Collector):
+    """Notifications the webhook has not taken yet, counted from the outbox when Prometheus scrapes: rows
+    piling up mean the receiver is down or refusing them (the worker's drainer logs why)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        backlog = GaugeMetricFamily("xiaohao_outbox_backlog", "Notifications in the outbox not yet delivered")
+        oldest = GaugeMetricFamily(
+            "xiaohao_outbox_oldest_age_seconds", "How long the oldest undelivered notification has waited (0: none)"
+        )
+        query = sa_select(func.count(), func.min(col(OutboxRow.created_at))).where(
+            col(OutboxRow.delivered_at).is_(None)
+        )
+        rows = _read(self._engine, query, "the outbox backlog")
+        # No sample when the database does not answer: a missing value, not a reassuring zero.
+        if rows:
+            count, created = rows[0]
+            backlog.add_metric([], count)
+            oldest.add_metric([], (datetime.now(UTC) - created).total_seconds() if created else 0.0)
+        yield backlog
+        yield oldest
+
+
+Ts = TypeVarTuple("Ts")
+
+
+def _read(engine: Engine, query: Select[*Ts], what: str) -> Sequence[Row[*Ts]] | None:
+    try:
+        with Session(engine) as session:
+            return session.execute(query).all()
+    except SQLAlchemyError:
+        # The other metrics still matter when the read model does not answer; /readyz says why.
+        log.exception(f"{what} could not be counted for /metrics")
+        return None
 
 
 class RequestTimer:

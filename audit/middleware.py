@@ -38,6 +38,9 @@ AUDITED_READS = frozenset(
         "/hazards/{hazard_id}/escalations",
         "/escalations/{escalation_id}/letter.docx",
         "/hazards/{hazard_id}/evidence/{sha256}",
+        # The web UI's hazard page shows the whole history, as the events route does.
+        "/ui/hazards/{hazard_id}",
+        "/reports/{snapshot_id}.xlsx",
     }
 )
 AUDITED_PREFIX = "/audit/"

@@ -199,11 +199,39 @@ class Listing(Model):
     delisting_published_on: date | None = None
 
 
+class ImportedHazard(Model):
+    """A hazard carried over from an existing 督改台账 (imports/): the stage its row records, the data that stage
+    needs, and the ledger's own dates, from which its deadlines are counted (workflows/lifecycle.imported_clock).
+
+    Rungs of the escalation ladder whose time had passed when the hazard was imported are not issued: they did
+    not happen in this system (workflows/hazard.py, HazardWorkflow._put).
+    """
+
+    stage: Stage
+    key: Text = Field(description="the row's idempotency key: its 隐患编号, else a hash of credit code, name, date")
+    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the imported file")
+    row: int = Field(ge=1, description="the row in that file, as Excel numbers it")
+    plan: Plan | None = None
+    plan_submitted_on: date | None = Field(default=None, description="方案提交日期: when interim controls fell due")
+    interim_control: InterimControl | None = None
+    rectify_deadline: date | None = Field(default=None, description="整改时限 as recorded (the plan's, with a plan)")
+    funds_yuan: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
+    five_in_place: bool = Field(default=False, description="五到位 as recorded; computed from the plan when given")
+    rectified_on: date | None = Field(default=None, description="整改完成日期: when the review fell due")
+    rectification_note: LongText | None = Field(default=None, description="整改完成情况 as recorded")
+    closed_on: date | None = Field(default=None, description="销号日期")
+    listing: ListingOrder | None = Field(default=None, description="挂牌督办 recorded in the ledger")
+    listed_on: date | None = None
+    revocation: Revocation | None = None
+
+
 # One input per workflow and update: the actor travels beside the payload it acts with.
 class ReportHazardInput(Model):
     hazard_id: Text
     actor: Actor
     report: HazardReport
+    # Set by a ledger import: the hazard opens in the recorded stage instead of the first one.
+    imported: ImportedHazard | None = None
 
 
 class VerifyInput(Model):
@@ -310,6 +338,8 @@ class HazardState(Model):
     penalty_exempt: bool = False
     # 移送: once transferred, the hazard belongs to its named department, not to every department of its industry.
     transferred: bool = False
+    # Carried over from an existing ledger: what the row recorded (None for hazards reported here).
+    imported: ImportedHazard | None = None
 
 
 class HazardRecord(Model):

@@ -1,19 +1,19 @@
 """What the ledgers read: rows streamed in batches from the read model, never the whole result at once."""
 
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Integer, case, func
-from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from contracts.clock import day_start
 from contracts.enums import Action, InterimControlKind, Stage
 from contracts.hazard import Actor
 from readmodel.models import Hazard, HazardEventRow
-from readmodel.queries import HazardFilter, hazard_conditions, overdue_condition
+from readmodel.queries import HazardFilter, hazard_conditions
+from readmodel.statistics import HazardAsOf, hazards_as_of
+from workcalendar import end_of_day
 
 # Rows fetched per round trip: large enough to be quick, small enough that memory stays flat.
 BATCH = 500
@@ -73,36 +73,30 @@ class DispatchLine:
 def dispatch_lines(
     *, session: Session, actor: Actor, where: HazardFilter, by: DispatchBy, as_of: date, now: datetime
 ) -> list[DispatchLine]:
-    """Cumulative counts up to the end of `as_of`, one line per street or department.
+    """Cumulative counts as they stood at the end of `as_of` (China), or at `now` while that day lasts, one line
+    per street or department.
 
-    Found and closed are counted as of that day; overdue and listed are the current state, which the read
-    model keeps no history of. Revoked hazards were never major hazards and are left out.
+    Every figure is folded from what was recorded by then (readmodel.statistics.hazards_as_of), so a table
+    regenerated later for the same day has the same numbers whatever happened since: found is every hazard
+    reported by then; closed, listed and the department (after any transfer) are as its events left them;
+    overdue is open with the deadline of its stage passed (HazardAsOf.overdue). A hazard revoked by then was
+    never a major hazard and is left out; one revoked later was still in progress then. The jurisdiction and the
+    list's filters (`where`, on the hazards' current data, at `now`) choose which hazards are counted.
     """
-    cutoff = day_start(as_of + timedelta(days=1))
-    key = col(Hazard.street) if by == "street" else col(Hazard.department)
-
-    def total(condition: ColumnElement[bool]) -> ColumnElement[int]:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0).cast(Integer)
-
-    closed = (col(Hazard.stage) == Stage.CLOSED.value) & (col(Hazard.closed_at) < cutoff)
-    # Five columns: more than sqlmodel's typed select() takes, so SQLAlchemy's own.
-    query = (
-        sql_select(
-            key,
-            func.count(),
-            total(closed),
-            total(overdue_condition(now)),
-            total(col(Hazard.listed).is_(True)),
-        )
-        .where(
-            *hazard_conditions(actor, where, now),
-            col(Hazard.stage) != Stage.REVOKED.value,
-            col(Hazard.found_at) < cutoff,
-        )
-        .group_by(key)
-        .order_by(key)
-    )
+    until = min(end_of_day(as_of), now)
+    key = col(Hazard.street) if by == "street" else None
+    hazards = hazards_as_of(session=session, conditions=hazard_conditions(actor, where, now), as_of=until, key=key)
+    counted: dict[str, list[HazardAsOf]] = defaultdict(list)
+    for hazard in hazards.values():
+        if hazard.stage is not None and hazard.stage is not Stage.REVOKED:
+            counted[hazard.key if hazard.key is not None else hazard.department].append(hazard)
     return [
-        DispatchLine(name=name, found=found, closed=done, overdue=late, listed=listed)
-        for name, found, done, late, listed in session.execute(query)
+        DispatchLine(
+            name=name,
+            found=len(group),
+            closed=sum(1 for h in group if h.stage is Stage.CLOSED),
+            overdue=sum(1 for h in group if h.overdue(until)),
+            listed=sum(1 for h in group if h.listed),
+        )
+        for name, group in sorted(counted.items())
     ]

@@ -20,10 +20,12 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from contracts.clock import china_date
-from contracts.deadlines import Rag
+from contracts.deadlines import RUNG_LABELS, Rag, Rung
 from contracts.enums import Source, Stage
+from contracts.reports import quarter_number
 from ledgers.queries import DispatchBy, DispatchLine, Suspension
 from readmodel.models import Hazard
+from readmodel.statistics import EFFECTIVENESS_RUNGS, GroupBy, StatisticsPublic, StatisticsRow
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -265,7 +267,9 @@ def dispatch_values(first: Any, name: str, found: int, closed: int, overdue: int
     return [first, name, found, closed, found - closed, overdue, listed, rate(closed, found)]
 
 
-def write_dispatch(out: IO[bytes], lines: list[DispatchLine], *, by: DispatchBy, district: str, as_of: date) -> None:
+def dispatch_sheet(
+    workbook: Workbook, lines: list[DispatchLine], *, by: DispatchBy, district: str, as_of: date, name: str = "调度表"
+) -> None:
     """调度表: cumulative counts since the campaign began, per street or department, with a 合计 row."""
     head, filed_by = DISPATCH_HEADS[by]
     columns = [
@@ -278,18 +282,131 @@ def write_dispatch(out: IO[bytes], lines: list[DispatchLine], *, by: DispatchBy,
         Column("挂牌督办", 10),
         Column("整改率（%）", 12, "0.00"),
     ]
-    workbook = new_workbook()
     sheet = Sheet(
         workbook,
-        "调度表",
+        name,
         columns,
         f"{district}重大事故隐患排查整治进展情况调度表（{filed_by}）",
         f"截至{as_of.month}月{as_of.day}日（{chinese_date(as_of)}）累计",
     )
     for number, line in enumerate(lines, 1):
         sheet.row(dispatch_values(number, line.name, line.found, line.closed, line.overdue, line.listed))
-    totals = [sum(getattr(line, field) for line in lines) for field in ("found", "closed", "overdue", "listed")]
-    sheet.row(dispatch_values("合计", "", *totals), font=HEADER_FONT)
+    sheet.row(dispatch_values("合计", "", *dispatch_totals(lines)), font=HEADER_FONT)
+
+
+def dispatch_totals(lines: list[DispatchLine]) -> tuple[int, int, int, int]:
+    """The 合计 row's found, closed, overdue and listed."""
+    found, closed, overdue, listed = (
+        sum(getattr(line, field) for line in lines) for field in ("found", "closed", "overdue", "listed")
+    )
+    return found, closed, overdue, listed
+
+
+def write_dispatch(out: IO[bytes], lines: list[DispatchLine], *, by: DispatchBy, district: str, as_of: date) -> None:
+    workbook = new_workbook()
+    dispatch_sheet(workbook, lines, by=by, district=district, as_of=as_of)
+    workbook.save(out)
+
+
+QUARTER_NAMES = {1: "第一季度", 2: "第二季度", 3: "第三季度", 4: "第四季度"}
+STATISTICS_HEADS: dict[GroupBy, str] = {GroupBy.STREET: "街道", GroupBy.INDUSTRY: "行业领域"}
+EFFECTIVENESS_LABELS: dict[Rung, str] = {rung: RUNG_LABELS[rung] for rung in EFFECTIVENESS_RUNGS}
+
+
+def statistics_values(first: Any, name: str, row: StatisticsRow) -> list[Any]:
+    revoked = row.found - row.closed - row.open
+    return [
+        first,
+        name,
+        row.found,
+        row.by_source[Source.SELF_INSPECTION],
+        row.by_source[Source.INSPECTION],
+        row.by_source[Source.TIP_OFF],
+        row.closed,
+        row.open,
+        revoked,
+        row.listed,
+        row.five_in_place,
+        rate(row.closed, row.found),
+        ten_thousands(row.funds_yuan),
+        row.median_days_to_close,
+    ]
+
+
+def statistics_sheet(workbook: Workbook, result: StatisticsPublic, *, name: str, title: str, subtitle: str) -> None:
+    """One line per street or industry of `result`, with its 合计: found, how, and what became of them."""
+    columns = [
+        Column("序号", 6),
+        Column(STATISTICS_HEADS[result.group_by], 24),
+        Column("发现数", 10),
+        Column("企业自查", 10),
+        Column("执法检查", 10),
+        Column("群众举报", 10),
+        Column("已销号", 10),
+        Column("整改中", 10),
+        Column("已撤销", 10),
+        Column("挂牌督办", 10),
+        Column("五到位", 10),
+        Column("整改率（%）", 12, "0.00"),
+        Column("整改资金（万元）", 14, "0.00"),
+        Column("销号用时中位数（天）", 14, "0.0"),
+    ]
+    sheet = Sheet(workbook, name, columns, title, subtitle)
+    for number, row in enumerate(result.rows, 1):
+        sheet.row(statistics_values(number, row.key or "", row))
+    sheet.row(statistics_values("合计", "", result.total), font=HEADER_FONT)
+
+
+def effectiveness_sheet(workbook: Workbook, total: StatisticsRow, *, title: str, subtitle: str) -> None:
+    """督办成效: how often each rung fired and how soon the stage it pressed on was then done."""
+    columns = [
+        Column("序号", 6),
+        Column("督办措施", 16),
+        Column("次数", 10),
+        Column("其后完成该阶段", 16),
+        Column("完成用时中位数（小时）", 20, "0.0"),
+    ]
+    sheet = Sheet(workbook, "督办成效", columns, title, subtitle)
+    for number, (rung, label) in enumerate(EFFECTIVENESS_LABELS.items(), 1):
+        effect = total.escalation_effectiveness[rung]
+        sheet.row([number, label, effect.fired, effect.stage_done, effect.median_hours_to_done])
+
+
+@dataclass(frozen=True)
+class QuarterlyReport:
+    """What the quarterly report prints: the 调度表 as of its day and the statistics of its quarter."""
+
+    district: str
+    as_of: date
+    quarter_first: date
+    streets: list[DispatchLine]
+    departments: list[DispatchLine]
+    by_street: StatisticsPublic
+    by_industry: StatisticsPublic
+
+
+def write_quarterly(out: IO[bytes], report: QuarterlyReport) -> None:
+    """季度报告: the two 调度表 (cumulative), then the quarter's statistics by street and by industry (hazards
+    found in the quarter, as they stood at its day) and the effectiveness of the escalation ladder on them."""
+    workbook = new_workbook()
+    as_of, first = report.as_of, report.quarter_first
+    dispatch_sheet(workbook, report.streets, by="street", district=report.district, as_of=as_of, name="调度表（街道）")
+    dispatch_sheet(
+        workbook, report.departments, by="department", district=report.district, as_of=as_of, name="调度表（部门）"
+    )
+    quarter = f"{report.district}{first.year}年{QUARTER_NAMES[quarter_number(first)]}"
+    subtitle = f"{chinese_date(first)}至{chinese_date(as_of)}发现的隐患，截至{as_of.month}月{as_of.day}日"
+    for result, by_what in ((report.by_street, "按街道"), (report.by_industry, "按行业领域")):
+        statistics_sheet(
+            workbook,
+            result,
+            name=f"季度统计（{STATISTICS_HEADS[result.group_by]}）",
+            title=f"{quarter}重大事故隐患排查整治情况统计表（{by_what}）",
+            subtitle=subtitle,
+        )
+    effectiveness_sheet(
+        workbook, report.by_street.total, title=f"{quarter}重大事故隐患督办成效统计表", subtitle=subtitle
+    )
     workbook.save(out)
 
 

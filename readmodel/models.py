@@ -7,6 +7,7 @@ from sqlmodel import Field, SQLModel
 
 from contracts.deadlines import DeadlineKind, Owner, Rag, Rung
 from contracts.enums import Industry, Source, Stage
+from contracts.reports import ReportKind, ReportTrigger
 from readmodel.types import AwareDateTime
 
 
@@ -187,3 +188,65 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime = aware(index=True)
     delivered_at: datetime | None = aware(nullable=True, index=True)
     last_error: str | None = Field(default=None, max_length=1000)
+
+
+class ImportJobRow(SQLModel, table=True):
+    """One ledger import (imports/): progress and every bad row, kept here so that any API replica answers for
+    it, and a restart loses nothing but the run itself (a stalled job reads as failed; importing again is safe)."""
+
+    __tablename__ = "import_job"
+    id: str = Field(primary_key=True, max_length=32)
+    filename: str = Field(max_length=255)
+    file_sha256: str = Field(max_length=64, index=True)
+    only_valid: bool = False
+    # validating, invalid, importing, done, failed
+    status: str = Field(max_length=16)
+    total_rows: int = 0
+    valid_rows: int = 0
+    imported: int = 0
+    skipped: int = 0
+    errors: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_by_id: str = Field(max_length=200)
+    created_by_name: str = Field(max_length=200)
+    created_by_role: str = Field(max_length=32)
+    created_by_organisation: str = Field(max_length=200, index=True)
+    created_at: datetime = aware(index=True)
+    # Moved on by the running import at least every few seconds: a stale one has stopped.
+    updated_at: datetime = aware()
+    finished_at: datetime | None = aware(nullable=True)
+
+
+class ReportSnapshotBase(SQLModel):
+    kind: ReportKind = code(index=True)
+    trigger: ReportTrigger = code()
+    # 截至: the report's day, and the instant its figures count up to (the end of that day, or the moment a
+    # regeneration ran while the day lasted).
+    as_of: date = Field(index=True)
+    cutoff: datetime = aware()
+    generated_at: datetime = aware(index=True)
+    requested_by: str = Field(max_length=200)
+    workflow_id: str = Field(max_length=300)
+    filename: str = Field(max_length=200)
+    # The file is kept by its SHA-256 and checked against it on every download.
+    sha256: str = Field(max_length=64)
+    size: int
+    # The totals printed in the file, so a list shows them without opening it.
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ReportSnapshot(ReportSnapshotBase, table=True):
+    """One periodic report as taken: never updated or deleted (triggers, migration 0004). A run is taken once
+    per kind, trigger and cutoff: a retried or repeated run returns the snapshot already taken."""
+
+    __tablename__ = "report_snapshot"
+    __table_args__ = (UniqueConstraint("kind", "trigger", "cutoff", name="uq_report_snapshot_run"),)
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class ReportSnapshotPublic(ReportSnapshotBase):
+    id: int
+
+
+class ReportSnapshotsPublic(SQLModel):
+    data: list[ReportSnapshotPublic]
+    count: int

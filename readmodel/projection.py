@@ -1,17 +1,21 @@
 """Writes a hazard's state and new events so that any repeat or reordering of deliveries is harmless."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Engine, Table, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
+from contracts.deadlines import EscalationRecord
 from contracts.hazard import HazardEvent, HazardState, ProjectionResult
-from readmodel.models import HazardEventRow
+from readmodel.models import EscalationRow, HazardEventRow
 
 
 def hazard_row(state: HazardState) -> dict[str, Any]:
     report = state.report
+    imported = state.imported
     return {
         "hazard_id": state.hazard_id,
         "title": report.title,
@@ -31,8 +35,9 @@ def hazard_row(state: HazardState) -> dict[str, Any]:
         "reporter_name": state.reporter.name,
         "stage": state.stage,
         "five_in_place": state.five_in_place,
-        "funds_yuan": state.plan.funds_yuan if state.plan else None,
-        "rectify_deadline": state.plan.deadline if state.plan else None,
+        # An imported hazard without a plan (closed or in review per its ledger) keeps the ledger's figures.
+        "funds_yuan": state.plan.funds_yuan if state.plan else imported.funds_yuan if imported else None,
+        "rectify_deadline": state.plan.deadline if state.plan else imported.rectify_deadline if imported else None,
         "rejection_count": state.rejection_count,
         "next_deadline": state.next_deadline,
         "closed_at": state.closed_at,
@@ -67,30 +72,135 @@ def dialect_insert(engine: Engine, table: Table) -> sqlite.Insert | postgresql.I
     return sqlite.insert(table) if engine.dialect.name == "sqlite" else postgresql.insert(table)
 
 
-def write_projection(engine: Engine, state: HazardState, events: list[HazardEvent]) -> ProjectionResult:
+@dataclass(frozen=True)
+class Repair:
+    """The reconciler found this hazard's rows drifting from its workflow: make them the workflow's.
+
+    A row still holding `seen_version` (the version the reconciler read, None if it found no row) is
+    overwritten even by the same or a lower version: corrupted content, or a version ahead of the workflow.
+    A row another write moved on since is only replaced by a newer version, as always. Event rows are
+    overwritten with the workflow's, and rows past the state's version are removed once the row is ours.
+    """
+
+    seen_version: int | None
+
+
+def write_projection(
+    engine: Engine,
+    state: HazardState,
+    events: list[HazardEvent],
+    *,
+    repair: Repair | None = None,
+    new_events: list[HazardEvent] | None = None,
+) -> ProjectionResult:
+    """Under `repair`, `events_inserted` counts the event rows written, inserted or overwritten.
+
+    `new_events`, when given, receives the events whose rows this call wrote: none on a redelivery.
+    """
     hazards = SQLModel.metadata.tables["hazard"]
     event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
     row = hazard_row(state)
     upsert = dialect_insert(engine, hazards).values(row)
     # An older delivery arriving late must never overwrite a newer state.
+    replaces = hazards.c.version < upsert.excluded.version
+    if repair is not None and repair.seen_version is not None:
+        replaces = or_(replaces, hazards.c.version == repair.seen_version)
     upsert = upsert.on_conflict_do_update(
         index_elements=[hazards.c.hazard_id],
         set_={k: upsert.excluded[k] for k in row if k != "hazard_id"},
-        where=hazards.c.version < upsert.excluded.version,
+        where=replaces,
     )
     # RETURNING counts what was really written on both databases (rowcount is -1 on psycopg here).
     inserted = 0
     with engine.begin() as conn:
         if events:
-            inserted = len(
-                conn.execute(
-                    dialect_insert(engine, event_table)
-                    .values([event_row(state.hazard_id, e) for e in events])
-                    .on_conflict_do_nothing(index_elements=["hazard_id", "seq"])
-                    .returning(event_table.c.seq)
-                ).all()
-            )
+            insert = dialect_insert(engine, event_table).values([event_row(state.hazard_id, e) for e in events])
+            key = ["hazard_id", "seq"]
+            if repair is None:
+                insert = insert.on_conflict_do_nothing(index_elements=key)
+            else:
+                overwrite = {c.name: insert.excluded[c.name] for c in event_table.c if c.name not in {"id", *key}}
+                insert = insert.on_conflict_do_update(index_elements=key, set_=overwrite)
+            seqs = set(conn.execute(insert.returning(event_table.c.seq)).scalars())
+            inserted = len(seqs)
+            if new_events is not None:
+                new_events.extend(e for e in events if e.seq in seqs)
         written = conn.execute(upsert.returning(hazards.c.version)).first() is not None
+        if repair is not None and written:
+            # Only once the row holds this state: a newer write that won the race may have added events.
+            conn.execute(
+                delete(event_table).where(event_table.c.hazard_id == state.hazard_id, event_table.c.seq > state.version)
+            )
     return ProjectionResult(
         events_inserted=inserted, events_already_present=len(events) - inserted, row_written=written
     )
+
+
+def escalation_row(record: EscalationRecord, letter: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "hazard_id": record.hazard_id,
+        "deadline_id": record.deadline_id,
+        "deadline_kind": record.deadline_kind.value,
+        "rung": record.rung.value,
+        "level": record.level,
+        "target_kind": record.target.kind.value,
+        "target_organisation": record.target.organisation,
+        "copied_to": record.copied_to,
+        "issued_by": record.issued_by,
+        "doc_number": record.doc_number,
+        "at": record.at,
+        "due": record.due,
+        "working_days_late": record.working_days_late,
+        "reason": record.reason,
+        "letter": letter,
+    }
+
+
+def repair_escalations(engine: Engine, rows: list[dict[str, Any]]) -> int:
+    """Insert the escalation rows that are missing and set the others' fields to the workflow's record.
+
+    Never touches a stored letter or a row's id: the letter is the document as it was issued (its wording
+    is not kept in Temporal), the id is in its download link. Allocates no 文号 and queues no notification:
+    the record already carries its number, and it was announced when it was issued. Returns rows written.
+    """
+    if not rows:
+        return 0
+    table = SQLModel.metadata.tables[EscalationRow.__tablename__]
+    key = ["hazard_id", "deadline_id", "rung"]
+    insert = dialect_insert(engine, table).values(rows)
+    insert = insert.on_conflict_do_update(
+        index_elements=key, set_={k: insert.excluded[k] for k in rows[0] if k not in {"letter", *key}}
+    )
+    with engine.begin() as conn:
+        return len(conn.execute(insert.returning(table.c.id)).all())
+
+
+def forget_hazard(engine: Engine, hazard_id: str) -> int:
+    """Delete a hazard's row and events (escalations stay: issued documents). For rows no workflow owns."""
+    hazards = SQLModel.metadata.tables["hazard"]
+    event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
+    with engine.begin() as conn:
+        events = len(
+            conn.execute(
+                delete(event_table).where(event_table.c.hazard_id == hazard_id).returning(event_table.c.seq)
+            ).all()
+        )
+        rows = len(
+            conn.execute(delete(hazards).where(hazards.c.hazard_id == hazard_id).returning(hazards.c.hazard_id)).all()
+        )
+    return events + rows
+
+
+def stage_entries(engine: Engine, hazard_id: str) -> list[tuple[int, str, datetime]]:
+    """(seq, stage, at) of each event that moved the hazard into a stage, in order: when it entered each one."""
+    table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
+    query = (
+        select(table.c.seq, table.c.stage_after, table.c.at)
+        .where(
+            table.c.hazard_id == hazard_id,
+            or_(table.c.stage_before.is_(None), table.c.stage_before != table.c.stage_after),
+        )
+        .order_by(table.c.seq)
+    )
+    with engine.connect() as conn:
+        return [(seq, stage, at) for seq, stage, at in conn.execute(query)]

@@ -1,5 +1,7 @@
 import asyncio
 import base64
+import contextlib
+import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -10,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+import uvicorn
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -19,11 +22,12 @@ from temporalio.worker import Worker
 from api.auth import mint_token
 from api.main import create_app
 from contracts.hazard import SEARCH_ATTRIBUTES, Actor
-from infra.temporal import register_search_attributes
+from infra.temporal import ensure_namespace, register_search_attributes
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from settings import Settings
 from tests.keys import CONVERTER, TEST_PAYLOAD_KEY
+from tests.postgres import PostgresServer, postgres_server
 from worker import build_worker
 
 BIN = Path(sys.executable).parent
@@ -61,11 +65,42 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
         yield env
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'readmodel.db'}"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `databases` (the read model, audit trail, reports and the core API suite) run on SQLite and on
+    a real PostgreSQL server; the rest run on SQLite, which keeps the whole run within its time budget."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("databases"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    with postgres_server() as server:
+        yield server
+
+
+def new_database_url(request: pytest.FixtureRequest, backend: str, directory: Path) -> str:
+    """A migrated, empty read-model database on the backend: a SQLite file in `directory`, or a new PostgreSQL
+    database (the server is started once, on first use)."""
+    if backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database()
+    else:
+        url = f"sqlite:///{directory / 'readmodel.db'}"
     upgrade(url)
     return url
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> str:
+    return new_database_url(request, backend, tmp_path)
 
 
 @pytest.fixture
@@ -146,24 +181,94 @@ class ApiStack:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def api(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiStack]:
-    """The real API app, a real worker and a real SQLite read model, on the dev server: shared by API tests."""
-    data_dir = tmp_path_factory.mktemp("api")
+async def api(
+    request: pytest.FixtureRequest, backend: str, dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiStack]:
+    """The real API app, a real worker and a real read model (SQLite, then PostgreSQL), on the dev server: shared
+    by API tests."""
+    data_dir = tmp_path_factory.mktemp(f"api-{backend}")
+    # A namespace per backend: workflows one stack left running (deadline timers) never reach the other's worker.
+    temporal = await isolated_client(dev_env.client, f"xiaohao-api-{backend}")
     settings = Settings(
         data_dir=data_dir,
-        database_url=f"sqlite:///{data_dir / 'readmodel.db'}",
-        temporal_address=dev_env.client.service_client.config.target_host,
-        temporal_namespace=dev_env.client.namespace,
+        database_url=new_database_url(request, backend, data_dir),
+        temporal_address=temporal.service_client.config.target_host,
+        temporal_namespace=temporal.namespace,
         jwt_secret="test-secret-" + uuid.uuid4().hex,
         payload_key=base64.b64encode(TEST_PAYLOAD_KEY).decode(),
     )
-    upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     app = create_app(settings, configure_logs=False)
     async with (
-        build_worker(dev_env.client, engine),
+        # The API's settings: reports the worker takes are kept where the API serves them from.
+        build_worker(temporal, engine, settings=settings),
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
     ):
-        yield ApiStack(http=http, settings=settings, engine=engine, temporal=dev_env.client)
+        yield ApiStack(http=http, settings=settings, engine=engine, temporal=temporal)
     engine.dispose()
+
+
+async def isolated_client(client: Client, namespace: str) -> Client:
+    """A client of the same server in a namespace of its own, with our retention and search attributes."""
+    await ensure_namespace(client, namespace)
+    return await Client.connect(client.service_client.config.target_host, namespace=namespace, data_converter=CONVERTER)
+
+
+class InProcessServer(uvicorn.Server):
+    """uvicorn in the test's own event loop, leaving the test process's signal handlers alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class LiveUi:
+    url: str
+    api: ApiStack
+    env: WorkflowEnvironment
+
+
+@pytest_asyncio.fixture(scope="module")
+async def live_ui(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveUi]:
+    """The real app served over HTTP by uvicorn on a free loopback port, with a worker: for browser tests.
+
+    On a time-skipping server of its own rather than the dev server: a browser test needs an overdue (red)
+    hazard, and the workflow refuses deadlines already passed, so only a clock skipped forward makes one.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
+    )
+    async with env:
+        await register_search_attributes(env.client, env.client.namespace)
+        data_dir = tmp_path_factory.mktemp("live-ui")
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=f"sqlite:///{data_dir / 'readmodel.db'}",
+            temporal_address=env.client.service_client.config.target_host,
+            temporal_namespace=env.client.namespace,
+            jwt_secret="test-secret-" + uuid.uuid4().hex,
+            payload_key=base64.b64encode(TEST_PAYLOAD_KEY).decode(),
+        )
+        upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        server = InProcessServer(uvicorn.Config(create_app(settings, configure_logs=False), log_level="warning"))
+        async with build_worker(env.client, engine, settings=settings):
+            serving = asyncio.create_task(server.serve(sockets=[listener]))
+            try:
+                while not server.started:
+                    if serving.done():
+                        serving.result()  # raises what stopped it starting
+                        raise RuntimeError("uvicorn stopped before it started")
+                    await asyncio.sleep(0.02)
+                async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+                    stack = ApiStack(http=http, settings=settings, engine=engine, temporal=env.client)
+                    yield LiveUi(url=url, api=stack, env=env)
+            finally:
+                server.should_exit = True
+                await serving
+        engine.dispose()

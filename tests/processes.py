@@ -1,22 +1,37 @@
-"""The real worker as a child process, started as production starts it and killed as a crash kills it."""
+"""The real worker and API as child processes, started as production starts them and stopped as a crash (SIGKILL)
+or an orchestrator (SIGTERM) stops them."""
 
 import asyncio
 import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 # Importing the SDK and running migrations takes a second or two; far longer means something is wrong.
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 60.0
+API_DRAIN_SECONDS = 10
 
 
-class WorkerProcess:
-    """One `python worker.py` at a time; every process it started is gone after `kill()`."""
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
-    def __init__(self, env: dict[str, str]) -> None:
+
+class ServiceProcess:
+    """One process of a service at a time; every process it started is gone after `kill()` or `terminate()`."""
+
+    name = "service"
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self._args = args
         self._env = {**os.environ, **env}
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -31,12 +46,12 @@ class WorkerProcess:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        """Start a worker and return once it has logged that it is polling."""
-        assert not self.running, "one worker at a time: kill the last one first"
+        """Start a process and return once it is ready to serve."""
+        assert not self.running, f"one {self.name} at a time: stop the last one first"
         self._started = asyncio.Event()
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "worker.py",
+            *self._args,
             cwd=ROOT,
             env=self._env,
             stdin=asyncio.subprocess.DEVNULL,
@@ -45,14 +60,20 @@ class WorkerProcess:
         )
         self.starts += 1
         self._reader = asyncio.create_task(self._read(self._process, self.starts))
-        started = asyncio.create_task(self._started.wait())
+        ready = asyncio.create_task(self._wait_ready())
         try:
-            await asyncio.wait({started, self._reader}, timeout=STARTUP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({ready, self._reader}, timeout=STARTUP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            started.cancel()
+            ready.cancel()
         if not self._started.is_set():
             await self.kill()
-            raise RuntimeError(f"worker did not start within {STARTUP_TIMEOUT}s:\n{self.tail()}")
+            raise RuntimeError(f"{self.name} did not start within {STARTUP_TIMEOUT}s:\n{self.tail()}")
+
+    async def _wait_ready(self) -> None:
+        await self._started.wait()
+
+    def _is_ready_line(self, record: dict[str, object]) -> bool:
+        return False
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log[-lines:])
@@ -70,6 +91,17 @@ class WorkerProcess:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGKILL)
                 self.kills += 1
+        await self._reap(process)
+
+    def terminate(self) -> asyncio.subprocess.Process:
+        """SIGTERM, as an orchestrator stops a container; the process is the caller's to wait for."""
+        process, self._process = self._process, None
+        assert process is not None, f"no {self.name} running"
+        assert process.returncode is None, f"{self.name} already exited"
+        process.send_signal(signal.SIGTERM)
+        return process
+
+    async def _reap(self, process: asyncio.subprocess.Process) -> None:
         await process.wait()
         if self._reader is not None:
             await self._reader
@@ -78,8 +110,44 @@ class WorkerProcess:
         assert process.stderr is not None
         async for raw in process.stderr:
             line = raw.decode(errors="replace").rstrip()
-            self.log.append(f"[worker {number}] {line}")
+            self.log.append(f"[{self.name} {number}] {line}")
             with contextlib.suppress(ValueError):
                 record = json.loads(line)
-                if isinstance(record, dict) and record.get("event") == "worker started":
+                if isinstance(record, dict) and self._is_ready_line(record):
                     self._started.set()
+
+
+class WorkerProcess(ServiceProcess):
+    """`python worker.py`, ready once it has logged that it is polling."""
+
+    name = "worker"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        super().__init__(["worker.py"], env)
+
+    def _is_ready_line(self, record: dict[str, object]) -> bool:
+        return record.get("event") == "worker started"
+
+
+class ApiProcess(ServiceProcess):
+    """The API under uvicorn as production runs it, ready once /readyz answers 200."""
+
+    name = "api"
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        args = ["-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
+        super().__init__([*args, "--timeout-graceful-shutdown", str(API_DRAIN_SECONDS)], env)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _wait_ready(self) -> None:
+        async with httpx.AsyncClient(base_url=self.url, timeout=2) as http:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get("/readyz")).status_code == 200:
+                        self._started.set()
+                        return
+                await asyncio.sleep(0.2)

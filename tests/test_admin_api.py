@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 from temporalio.api.enums.v1 import EventType
@@ -21,6 +22,8 @@ from readmodel.models import PolicyVersionRow
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, INSPECTOR, REVIEWER, STREET, report
 from workcalendar import YearOverride
+
+pytestmark = pytest.mark.databases
 
 PROBLEM = "application/problem+json"
 EVERYONE = (ENTERPRISE, STREET, INSPECTOR, REVIEWER, COMMITTEE, AUDITOR)

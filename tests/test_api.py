@@ -13,6 +13,8 @@ from contracts.hazard import Actor, workflow_id
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, ENTERPRISE, INSPECTOR, REVIEWER, STREET, plan, rectification, report
 
+pytestmark = pytest.mark.databases
+
 PROBLEM = "application/problem+json"
 
 

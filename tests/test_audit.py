@@ -1,6 +1,5 @@
 """The audit trail's chain: tampering of every kind is found at the right record; the app can only append."""
 
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, delete, text, update
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlmodel import col
 
 import cli
@@ -19,6 +18,8 @@ from audit.store import AuditEntry, AuditStore
 from readmodel.audit_models import AuditRecord
 from readmodel.db import make_engine
 from tests.scenarios import ENTERPRISE, INSPECTOR
+
+pytestmark = pytest.mark.databases
 
 RECORDS = 10
 
@@ -48,49 +49,68 @@ def filled(engine: Engine, checkpoints: Path, *, every: int = 100, records: int 
     return store
 
 
+class Attacker:
+    """Someone with the database itself (the SQLite file, or PostgreSQL's owner role): the append-only triggers
+    are off while they work."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        self.conn.execute(text(sql), params or {})
+
+    def stored(self, seq: int) -> dict[str, Any]:
+        found = self.conn.execute(text("SELECT * FROM audit_record WHERE seq = :seq"), {"seq": seq}).mappings().one()
+        return dict(found)
+
+    def insert(self, record: dict[str, Any]) -> None:
+        columns = ", ".join(record)
+        self.execute(f"INSERT INTO audit_record ({columns}) VALUES ({', '.join(f':{c}' for c in record)})", record)
+
+
 @contextmanager
-def attacker(engine: Engine) -> Iterator[sqlite3.Connection]:
-    """Someone with the database file itself: drops the triggers, does the deed, puts the triggers back."""
-    assert engine.url.database is not None
-    db = sqlite3.connect(engine.url.database, isolation_level=None)
-    try:
-        triggers = db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+def attacker(engine: Engine) -> Iterator[Attacker]:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ALTER TABLE audit_record DISABLE TRIGGER USER")
+            yield Attacker(conn)
+            conn.exec_driver_sql("ALTER TABLE audit_record ENABLE TRIGGER USER")
+            return
+        triggers = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_record'"
+        ).all()
         assert len(triggers) == 2
-        db.execute("BEGIN")
         for name, _ in triggers:
-            db.execute(f"DROP TRIGGER {name}")
-        yield db
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        yield Attacker(conn)
         for _, sql in triggers:
-            db.execute(sql)
-        db.execute("COMMIT")
-    finally:
-        db.close()
+            conn.exec_driver_sql(sql)
 
 
-def stored(db: sqlite3.Connection, seq: int) -> dict[str, Any]:
-    db.row_factory = sqlite3.Row
-    found = db.execute("SELECT * FROM audit_record WHERE seq = ?", (seq,)).fetchone()
-    db.row_factory = None
-    return dict(found)
+def stored(db: Attacker, seq: int) -> dict[str, Any]:
+    return db.stored(seq)
 
 
 def hash_as_stored(record: dict[str, Any]) -> str:
     """The hash the app will expect of this row: `at` read back as AwareDateTime reads it."""
-    return record_hash(record | {"at": datetime.fromisoformat(record["at"]).replace(tzinfo=UTC)})
+    at = record["at"]
+    at = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return record_hash(record | {"at": at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)})
 
 
-def rehash(db: sqlite3.Connection, seq: int, **changes: Any) -> None:
+def rehash(db: Attacker, seq: int, **changes: Any) -> None:
     """Changes a record and gives it the hash its new fields call for, as an attacker who read chain.py would."""
     record = stored(db, seq) | changes
+    assignments = ", ".join(f"{name} = :{name}" for name in changes)
     db.execute(
-        f"UPDATE audit_record SET {', '.join(f'{name} = ?' for name in changes)}, hash = ? WHERE seq = ?",
-        (*changes.values(), hash_as_stored(record), seq),
+        f"UPDATE audit_record SET {assignments}, hash = :new_hash WHERE seq = :seq",
+        {**changes, "new_hash": hash_as_stored(record), "seq": seq},
     )
 
 
-def renumber(db: sqlite3.Connection, *, at_or_after: int, by: int) -> None:
+def renumber(db: Attacker, *, at_or_after: int, by: int) -> None:
     # Through negatives, so no two rows ever share a seq on the way.
-    db.execute("UPDATE audit_record SET seq = -(seq + ?) WHERE seq >= ?", (by, at_or_after))
+    db.execute("UPDATE audit_record SET seq = -(seq + :by) WHERE seq >= :from", {"by": by, "from": at_or_after})
     db.execute("UPDATE audit_record SET seq = -seq WHERE seq < 0")
 
 
@@ -133,7 +153,7 @@ def test_the_app_cannot_update_or_delete_records(engine: Engine, checkpoints: Pa
         delete(AuditRecord).where(col(AuditRecord.seq) == 2),
         delete(AuditRecord),
     ):
-        with engine.begin() as conn, pytest.raises(IntegrityError, match="append-only"):
+        with engine.begin() as conn, pytest.raises((IntegrityError, ProgrammingError), match="append-only"):
             conn.execute(statement)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM audit_record").scalar() == 2
@@ -160,7 +180,7 @@ def test_a_changed_and_rehashed_record_is_found_at_itself_not_its_successor(engi
 def test_a_deleted_record_is_found(engine: Engine, checkpoints: Path, seq: int) -> None:
     store = filled(engine, checkpoints)
     with attacker(engine) as db:
-        db.execute("DELETE FROM audit_record WHERE seq = ?", (seq,))
+        db.execute("DELETE FROM audit_record WHERE seq = :seq", {"seq": seq})
     result = store.verify()
     assert (result.first_bad_seq, result.problem) == (seq, Problem.MISSING)
 
@@ -191,10 +211,7 @@ def test_a_forged_record_slipped_in_is_found_at_itself(engine: Engine, checkpoin
         before = stored(db, 5)
         forged = before | {"seq": 6, "actor_name": "伪造", "request_id": "forged", "prev_hash": before["hash"]}
         forged["hash"] = hash_as_stored(forged)
-        db.execute(
-            f"INSERT INTO audit_record ({', '.join(forged)}) VALUES ({', '.join('?' for _ in forged)})",
-            tuple(forged.values()),
-        )
+        db.insert(forged)
     result = store.verify()
     assert (result.first_bad_seq, result.problem) == (6, Problem.INSERTED)
 
@@ -204,9 +221,9 @@ def test_a_forged_record_appended_with_a_guessed_hash_is_found(engine: Engine, c
     with attacker(engine) as db:
         db.execute(
             "INSERT INTO audit_record SELECT seq + 1, at, actor_id, actor_name, actor_role, actor_organisation, "
-            "method, route, action, object_id, status, outcome, source_ip, 'forged', hash, ? "
-            "FROM audit_record WHERE seq = ?",
-            ("f" * 64, RECORDS),
+            "method, route, action, object_id, status, outcome, source_ip, 'forged', hash, :guess "
+            "FROM audit_record WHERE seq = :seq",
+            {"guess": "f" * 64, "seq": RECORDS},
         )
     result = store.verify()
     assert (result.first_bad_seq, result.problem) == (RECORDS + 1, Problem.ALTERED)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine
@@ -22,6 +23,8 @@ from readmodel.db import make_engine
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, INSPECTOR, STREET, plan
 from tests.test_api import new_hazard, post, report_body
+
+pytestmark = pytest.mark.databases
 
 
 def recorded(api: ApiStack, response: httpx.Response) -> list[AuditRecord]:
@@ -75,8 +78,12 @@ async def test_accepted_and_denied_actions_are_recorded_with_who_ip_and_request_
 
 async def test_history_reads_are_recorded_and_other_reads_are_not(api: ApiStack) -> None:
     hazard_id = (await new_hazard(api))["hazard_id"]
-    for path, action in (("events", "hazard_events"), ("escalations", "hazard_escalations")):
-        response = await api.http.get(f"/hazards/{hazard_id}/{path}", headers=api.auth(STREET))
+    for path, action in (
+        (f"/hazards/{hazard_id}/events", "hazard_events"),
+        (f"/hazards/{hazard_id}/escalations", "hazard_escalations"),
+        (f"/ui/hazards/{hazard_id}", "hazard_page"),
+    ):
+        response = await api.http.get(path, headers=api.auth(STREET))
         assert response.status_code == 200
         [record] = recorded(api, response)
         assert_actor(record, STREET)

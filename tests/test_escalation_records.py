@@ -28,6 +28,8 @@ from contracts.deadlines import (
 from contracts.errors import ErrorType
 from readmodel.models import DocNumberCounter, EscalationRow, OutboxRow
 
+pytestmark = pytest.mark.databases
+
 ISSUER = "南开区安全生产委员会办公室"
 PREFIX = "南开安委办"
 ENTERPRISE = "天津市南开区恒达化工有限公司"

@@ -25,7 +25,10 @@ from readmodel.projection import write_projection
 from readmodel.queries import HazardFilter
 from tests.conftest import ApiStack
 from tests.scenarios import COMMITTEE, CREDIT_CODE, ENTERPRISE, INSPECTOR, STREET, plan, report
+from tests.test_dispatch_as_of import Walk
 from workflows.lifecycle import apply, open_hazard
+
+pytestmark = pytest.mark.databases
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=CHINA_TZ)
 TODAY = date(2026, 11, 23)
@@ -248,9 +251,39 @@ def dispatch(engine: Engine, actor: Actor, by: queries.DispatchBy, as_of: date =
     return reopen(lambda out: xlsx.write_dispatch(out, lines, by=by, district="南开区", as_of=as_of))
 
 
-def test_dispatch_report_by_street_totals_the_rows(seeded: Engine) -> None:
-    seed(seeded, [hazard(5, stage=Stage.CLOSED, closed_at=NOW - timedelta(days=1), street=OTHER_STREET)])
-    sheet = dispatch(seeded, COMMITTEE, "street")
+@pytest.fixture
+def walked(engine: Engine) -> Engine:
+    """The 调度表 counts what the events recorded by its day (tests/test_dispatch_as_of.py), so its hazards have
+    real histories: the seeded rows' situations, walked through the lifecycle.
+
+    1 王顶堤 应急局: RECTIFY, plan due 11-21, listed 10-01    2 王顶堤 应急局: closed 11-20
+    3 万兴 商务局: RECTIFY, plan due 12-31                   4 王顶堤 应急局: revoked
+    """
+
+    def new(number: int, street: str = "王顶堤街道", department: str = "南开区应急管理局") -> Walk:
+        at = datetime(2026, 6, 1, 10, 0, tzinfo=CHINA_TZ) + timedelta(days=number)
+        return Walk.report(engine, f"120104-2026-{number:05d}", at, street=street, department=department)
+
+    new(1).to_rectify(datetime(2026, 6, 5, tzinfo=CHINA_TZ), date(2026, 11, 21)).listing(
+        datetime(2026, 10, 1, tzinfo=CHINA_TZ)
+    )
+    new(2).to_rectify(datetime(2026, 6, 5, tzinfo=CHINA_TZ), date(2026, 12, 31)).rectify(
+        datetime(2026, 11, 10, tzinfo=CHINA_TZ)
+    ).review(datetime(2026, 11, 20, 9, 0, tzinfo=CHINA_TZ))
+    new(3, street=OTHER_STREET, department="南开区商务局").to_rectify(
+        datetime(2026, 6, 5, tzinfo=CHINA_TZ), date(2026, 12, 31)
+    )
+    new(4).revoke(datetime(2026, 6, 10, tzinfo=CHINA_TZ))
+    return engine
+
+
+def test_dispatch_report_by_street_totals_the_rows(walked: Engine) -> None:
+    new = Walk.report(
+        walked, "120104-2026-00005", NOW - timedelta(days=100), street=OTHER_STREET, department="南开区应急管理局"
+    )
+    new.to_rectify(NOW - timedelta(days=99), date(2026, 12, 31)).rectify(NOW - timedelta(days=2))
+    new.review(NOW - timedelta(days=1))
+    sheet = dispatch(walked, COMMITTEE, "street")
 
     assert merged(sheet) == {"A1:H1", "A2:H2"}
     assert sheet["A1"].value == "南开区重大事故隐患排查整治进展情况调度表（街道填报）"
@@ -276,21 +309,22 @@ def test_dispatch_report_by_street_totals_the_rows(seeded: Engine) -> None:
     assert sheet.max_row == 6
 
 
-def test_dispatch_report_by_department_counts_up_to_its_date(seeded: Engine) -> None:
-    # As of 11月19日, hazard 2 was not yet signed off (11月20日).
-    sheet = dispatch(seeded, COMMITTEE, "department", as_of=date(2026, 11, 19))
+def test_dispatch_report_by_department_counts_up_to_its_date(walked: Engine) -> None:
+    # As of 11月19日, hazard 2 was not yet signed off (11月20日), and hazard 1's rectification deadline (11月21日)
+    # had not passed yet: the table counts it overdue only from 11月22日 on, whatever its state today.
+    sheet = dispatch(walked, COMMITTEE, "department", as_of=date(2026, 11, 19))
 
     assert sheet["A1"].value == "南开区重大事故隐患排查整治进展情况调度表（部门填报）"
     assert values(sheet, 3)[1] == "部门"
     assert values(sheet, 4) == [1, "南开区商务局", 1, 0, 1, 0, 0, 0]
-    assert values(sheet, 5) == [2, "南开区应急管理局", 2, 0, 2, 1, 1, 0]
-    assert values(sheet, 6) == ["合计", None, 3, 0, 3, 1, 1, 0]
-    later = dispatch(seeded, COMMITTEE, "department")
+    assert values(sheet, 5) == [2, "南开区应急管理局", 2, 0, 2, 0, 1, 0]
+    assert values(sheet, 6) == ["合计", None, 3, 0, 3, 0, 1, 0]
+    later = dispatch(walked, COMMITTEE, "department")
     assert values(later, 6) == ["合计", None, 3, 1, 2, 1, 1, pytest.approx(33.33)]
 
 
-def test_a_street_dispatch_report_has_only_its_street(seeded: Engine) -> None:
-    sheet = dispatch(seeded, STREET, "street")
+def test_a_street_dispatch_report_has_only_its_street(walked: Engine) -> None:
+    sheet = dispatch(walked, STREET, "street")
     assert [values(sheet, row)[1] for row in range(4, sheet.max_row)] == [STREET.street]
 
 
@@ -364,13 +398,18 @@ async def test_api_filters_and_versions(api: ApiStack) -> None:
     assert isinstance(sheet, Worksheet)
     assert [sheet.cell(row, 2).value for row in range(4, sheet.max_row + 1)] == [f"120104-2026-{base:05d}"]
 
+    # The 调度表 counts hazards from their recorded events: two walked through the lifecycle in a street of their own.
+    walked = f"{street}乙"
+    for n in (1, 2):
+        at = datetime(2026, 6, 1, tzinfo=CHINA_TZ) + timedelta(days=n)
+        Walk.report(api.engine, f"{walked}-{n}", at, street=walked, department="南开区应急管理局")
     report = await api.http.get(
-        "/ledgers/dispatch.xlsx", params={"by": "street", "street": street, "as_of": "2026-11-23"}, headers=headers
+        "/ledgers/dispatch.xlsx", params={"by": "street", "street": walked, "as_of": "2026-11-23"}, headers=headers
     )
     assert report.status_code == 200
     table = load_workbook(io.BytesIO(report.content)).active
     assert isinstance(table, Worksheet)
-    assert values(table, 4)[1:4] == [street, 2, 0]
+    assert values(table, 4)[1:4] == [walked, 2, 0]
 
     assert (await api.http.get("/ledgers/suspension.xlsx", headers=headers)).status_code == 200
     bad = await api.http.get("/ledgers/rectification.xlsx", params={"version": "public"}, headers=headers)

@@ -18,6 +18,8 @@ from notifications.outbox import CLAIM, OutboxDrainer
 from readmodel.escalation_queries import backlog
 from readmodel.models import OutboxRow
 
+pytestmark = pytest.mark.databases
+
 
 @dataclass
 class Receiver:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -10,6 +11,8 @@ from readmodel.models import Hazard, HazardEventRow
 from readmodel.projection import write_projection
 from tests.scenarios import ENTERPRISE, plan, report
 from workflows.lifecycle import apply, open_hazard
+
+pytestmark = pytest.mark.databases
 
 
 def rows(engine: Engine, hazard_id: str) -> tuple[Hazard | None, list[int]]:

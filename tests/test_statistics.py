@@ -39,6 +39,8 @@ from readmodel.statistics import GroupBy, StatisticsPublic, StatisticsQuery, Sta
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, STREET
 
+pytestmark = pytest.mark.databases
+
 A, B = "王顶堤街道", "华苑街道"
 CHEM, GAS = Industry.HAZARDOUS_CHEMICALS, Industry.GAS
 DEPT = {CHEM: "南开区应急管理局", GAS: "南开区城市管理委员会"}

@@ -1,7 +1,7 @@
 """One durable workflow per major hazard, from report to 销号 or 撤销, escalating when deadlines slip."""
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         ListingLevel,
         LoadPolicyInput,
         LoadPolicyResult,
+        Rag,
         Rung,
         ScheduleDeadlineInput,
         ScheduledRung,
@@ -66,6 +67,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Hazards started before deadlines existed replay without them (tests/histories/ hold such runs).
 DEADLINES_PATCH = "deadlines-and-ladder"
+# Rungs that only change a hazard's colour and send no letter.
+COLOUR_RUNGS = frozenset({Rung.OVERDUE, Rung.REMINDER})
 LOCAL_TIMEOUT = timedelta(seconds=30)
 ESCALATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 
@@ -74,7 +77,13 @@ ESCALATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 class HazardWorkflow:
     @workflow.init
     def __init__(self, input: ReportHazardInput) -> None:
-        self._record = lifecycle.open_hazard(input.hazard_id, input.report, input.actor, workflow.now())
+        # New input fields only ever take this branch: histories recorded before imports replay unchanged.
+        if input.imported is not None:
+            self._record = lifecycle.open_imported(
+                input.hazard_id, input.report, input.actor, input.imported, workflow.now()
+            )
+        else:
+            self._record = lifecycle.open_hazard(input.hazard_id, input.report, input.actor, workflow.now())
         self._with_deadlines = workflow.patched(DEADLINES_PATCH)
         # One change at a time: an action and a firing rung never interleave their awaits.
         self._lock = asyncio.Lock()
@@ -102,7 +111,10 @@ class HazardWorkflow:
                     start_to_close_timeout=LOCAL_TIMEOUT,
                 )
                 state.policy_version, state.rules = policy.version, policy.rules
-                await self._arm_stage_deadline()
+                if state.imported is None:
+                    await self._arm_stage_deadline()
+                else:
+                    await self._arm_imported_deadline()
                 self._upsert_progress()
                 await self._project()
         else:
@@ -327,6 +339,18 @@ class HazardWorkflow:
             return
         await self._arm(kind, due_date=self._stage_due_date(kind))
 
+    async def _arm_imported_deadline(self) -> None:
+        """An imported hazard's stage deadline, counted from the ledger's own dates (lifecycle.imported_clock)."""
+        state = self._record.state
+        kind = STAGE_DEADLINES.get(state.stage)
+        if kind is None:
+            return
+        start, due_date = lifecycle.imported_clock(state)
+        await self._arm(kind, due_date=due_date, start=start)
+        if state.rag is Rag.RED:
+            # 不予行政处罚 holds only while the enterprise is on schedule; the ledger shows it was not.
+            state.penalty_exempt = False
+
     def _stage_due_date(self, kind: DeadlineKind) -> date | None:
         """A fixed date where one was set: the plan's, or the latest approved extension's."""
         state = self._record.state
@@ -341,20 +365,34 @@ class HazardWorkflow:
             return state.plan.deadline
         return None
 
-    async def _arm(self, kind: DeadlineKind, *, due_date: date | None = None) -> None:
+    async def _arm(self, kind: DeadlineKind, *, due_date: date | None = None, start: datetime | None = None) -> None:
         rules = self._record.state.rules
         assert rules is not None
         schedule = ScheduleDeadlineInput(
             hazard_id=self._record.state.hazard_id,
             deadline_id=kind.value,
             kind=kind,
-            start=workflow.now(),
+            start=start or workflow.now(),
             due_date=due_date,
             rules=rules,
         )
         deadline = await self._schedule(schedule)
         self._record.schedule_inputs[deadline.id] = schedule
+        self._put(deadline)
+
+    def _put(self, deadline: Deadline) -> None:
+        """Arm a deadline. For an imported hazard, the rungs whose time had passed before the import did not
+        happen in this system, so they are never issued: the letters (函告, 约谈, 挂牌督办, 通报) are dropped,
+        and the overdue mark and a reminder only colour the hazard (red, yellow) without sending anything. The
+        ladder goes on from the first rung due after the import."""
+        cutoff = lifecycle.imported_at(self._record.state)
+        if cutoff is not None:
+            deadline.rungs = [r for r in deadline.rungs if r.at > cutoff or r.rung in COLOUR_RUNGS]
         ladder.arm(self._record, deadline)
+        if cutoff is not None:
+            for rung in deadline.rungs:
+                if rung.fired_at is None and rung.at <= cutoff:
+                    ladder.mark_fired(self._record, deadline, rung, rung.at)
 
     async def _schedule(self, schedule: ScheduleDeadlineInput) -> Deadline:
         # A local activity: the working-day arithmetic runs once and its answer is recorded in history, so a
@@ -384,7 +422,7 @@ class HazardWorkflow:
                     rung.fired_at = old.fired_at
             del self._record.schedule_inputs[deadline.id]
             self._record.schedule_inputs[recounted.id] = schedule
-            ladder.arm(self._record, recounted)
+            self._put(recounted)
         self._upsert_progress()
         await self._project()
 

@@ -5,13 +5,13 @@ rejected for the same reason as one that lost a race inside the workflow. The AP
 before it starts a workflow. Nothing here does I/O or reads a clock: `now` is passed in.
 """
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
-from contracts.clock import china_date
+from contracts.clock import china_date, day_start
 from contracts.deadlines import STAGE_DEADLINES, Deadline, DeadlineKind, EscalationRecord, Owner, Rung
 from contracts.enums import Action, InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.errors import ErrorType
@@ -25,6 +25,7 @@ from contracts.hazard import (
     HazardRecord,
     HazardReport,
     HazardState,
+    ImportedHazard,
     InterimControl,
     Listing,
     ListingOrder,
@@ -118,6 +119,134 @@ def open_hazard(hazard_id: str, report: HazardReport, actor: Actor, now: datetim
     record = HazardRecord(state=state)
     _append_event(record, Action.REPORT, actor, now, None, report)
     return record
+
+
+# --- hazards carried over from an existing ledger (imports/) ---------------------------------------------------
+
+# Who may import: the committee office anything, a department the rows of its own industries.
+IMPORT_ROLES = frozenset({Role.COMMITTEE_OFFICE, Role.DEPARTMENT})
+
+
+def import_problems(
+    report: HazardReport, imported: ImportedHazard, actor: Actor, now: datetime
+) -> list[tuple[str, str]]:
+    """Every reason this ledger row cannot open a hazard in its recorded stage, as (field, message) pairs."""
+    problems: list[tuple[str, str]] = []
+    today = china_date(now)
+    found = china_date(report.found_at)
+    stage = imported.stage
+    if actor.role not in IMPORT_ROLES:
+        problems.append(("actor", f"{actor.role.value} 角色不能导入台账"))
+    elif actor.role is Role.DEPARTMENT and report.industry not in actor.industries:
+        problems.append(("industry", f"「{report.industry.value}」不在本部门监管的行业领域内"))
+    if report.found_at > now + CLOCK_SKEW:
+        problems.append(("found_at", "发现日期不能晚于今天"))
+    if report.rectified_on_spot is not None:
+        problems.append(("rectified_on_spot", "导入的隐患按台账记载的阶段建立，不能同时立查立改"))
+    if stage is Stage.VERIFY and report.source is not Source.TIP_OFF:
+        problems.append(("stage", "只有群众举报的隐患处于「查实」阶段"))
+    if stage in (Stage.INTERIM_CONTROL, Stage.RECTIFY) and imported.plan is None:
+        problems.append(
+            ("plan", f"处于「{stage.label}」阶段的隐患须有整改方案（整改措施、整改责任人及电话、整改时限）")
+        )
+    if stage is Stage.INTERIM_CONTROL and imported.plan_submitted_on is None:
+        problems.append(("plan_submitted_on", "处于「临时管控」阶段的隐患须填写方案提交日期"))
+    if stage is Stage.REVIEW and imported.rectified_on is None:
+        problems.append(("rectified_on", "处于「审核验收」阶段的隐患须填写整改完成日期"))
+    if stage is Stage.CLOSED and imported.closed_on is None:
+        problems.append(("closed_on", "已销号的隐患须填写销号日期"))
+    if stage is not Stage.CLOSED and imported.closed_on is not None:
+        problems.append(("closed_on", "未销号的隐患不应填写销号日期"))
+    if stage is Stage.REVOKED and imported.revocation is None:
+        problems.append(("revocation", "已撤销的隐患须写明撤销原因"))
+    if imported.listing is not None and stage.is_terminal:
+        problems.append(("listing", "已销号或已撤销的隐患不能处于挂牌督办状态（销号前须摘牌）"))
+    for field, day in (
+        ("plan_submitted_on", imported.plan_submitted_on),
+        ("rectified_on", imported.rectified_on),
+        ("closed_on", imported.closed_on),
+        ("listed_on", imported.listed_on),
+    ):
+        if day is None:
+            continue
+        if day > today:
+            problems.append((field, "日期不能晚于今天"))
+        elif day < found:
+            problems.append((field, "日期不能早于隐患发现日期"))
+    if imported.interim_control is not None and _interim_control_problem(imported.interim_control):
+        problems.append(("interim_control", "责令停产整顿须填写指令文书编号"))
+    return problems
+
+
+def check_import(report: HazardReport, imported: ImportedHazard, actor: Actor, now: datetime) -> None:
+    """Raise the first reason the row cannot be imported; the importer reports them all (import_problems)."""
+    problems = import_problems(report, imported, actor, now)
+    if problems:
+        raise invalid(*problems[0])
+
+
+def open_imported(
+    hazard_id: str, report: HazardReport, actor: Actor, imported: ImportedHazard, now: datetime
+) -> HazardRecord:
+    """A hazard in the stage its ledger row records, with that stage's data. Its first event is the report by
+    the importing official, its payload marked `imported` (file, row, recorded stage and dates) for auditors."""
+    stage = imported.stage
+    state = HazardState(
+        hazard_id=hazard_id,
+        report=report,
+        reporter=actor,
+        reported_at=now,
+        updated_at=now,
+        stage=stage,
+        department=report.department,
+        # The plan and controls live where every reader finds them (and where phone numbers are masked).
+        imported=imported.model_copy(update={"plan": None, "interim_control": None}),
+    )
+    if imported.plan is not None:
+        state.plan = imported.plan
+        state.five_in_place = imported.plan.five_in_place
+    else:
+        state.five_in_place = imported.five_in_place
+    if imported.interim_control is not None:
+        state.interim_controls.append(imported.interim_control)
+    if imported.closed_on is not None and stage is Stage.CLOSED:
+        state.closed_at = day_start(imported.closed_on)
+    if imported.revocation is not None and stage is Stage.REVOKED:
+        state.revocation = imported.revocation
+    if imported.listing is not None:
+        listed_on = imported.listed_on or china_date(now)
+        state.listing = Listing(
+            order=imported.listing, automatic=False, listed_at=day_start(listed_on), listed_by=actor
+        )
+    # Exempt while on schedule: the run clears it when the recorded deadline has already passed.
+    state.penalty_exempt = report.source is Source.SELF_INSPECTION and not stage.is_terminal
+    record = HazardRecord(state=state)
+    event = _append_event(record, Action.REPORT, actor, now, None, report)
+    event.payload["imported"] = imported.model_dump(mode="json", exclude_none=True)
+    return record
+
+
+def imported_at(state: HazardState) -> datetime | None:
+    """The moment an imported hazard entered this system; None for a hazard reported here."""
+    return state.reported_at if state.imported is not None else None
+
+
+def imported_clock(state: HazardState) -> tuple[datetime, date | None]:
+    """When the recorded stage's clock started, and its fixed due date if it has one, from the ledger's dates:
+    verification and plan from the found date, interim controls from the plan's date, rectification on the
+    plan's 整改时限, review from the completion date."""
+    imported = state.imported
+    assert imported is not None
+    found = state.report.found_at
+    match state.stage:
+        case Stage.INTERIM_CONTROL if imported.plan_submitted_on is not None:
+            return day_start(imported.plan_submitted_on), None
+        case Stage.RECTIFY:
+            return found, state.plan.deadline if state.plan is not None else imported.rectify_deadline
+        case Stage.REVIEW if imported.rectified_on is not None:
+            return day_start(imported.rectified_on), None
+        case _:
+            return found, None
 
 
 def check(state: HazardState, action: Action, actor: Actor, payload: BaseModel, now: datetime) -> None:
@@ -335,8 +464,12 @@ def _check_plan(plan: Plan, state: HazardState, now: datetime) -> None:
         raise invalid("deadline", f"整改时限不得超过发现之日起 {MAX_RECTIFICATION_DAYS} 日（{latest.isoformat()}）")
 
 
+def _interim_control_problem(control: InterimControl) -> bool:
+    return control.kind is InterimControlKind.SUSPENSION and not control.suspension_order_no
+
+
 def _check_interim_control(control: InterimControl) -> None:
-    if control.kind is InterimControlKind.SUSPENSION and not control.suspension_order_no:
+    if _interim_control_problem(control):
         raise invalid("suspension_order_no", "责令停产整顿须填写指令文书编号")
 
 

@@ -1,0 +1,112 @@
+"""A national-scale read model, loaded directly with bulk inserts: rows cloned from hazards that went through the
+real lifecycle rules (workflows.lifecycle) and the real projection (readmodel.projection), so every column and
+event payload has the shape the workflow writes; only ids, places and dates vary per hazard."""
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from contracts.clock import CHINA_TZ
+from contracts.deadlines import Rag
+from contracts.enums import Action, Industry
+from readmodel.models import Hazard, HazardEventRow
+from readmodel.projection import event_row, hazard_row
+from tests.scenarios import PATHS
+from workflows import lifecycle
+
+PATH = PATHS["self_report_closed"]
+ACTIONS = {
+    "submit_plan": (Action.SUBMIT_PLAN, "plan"),
+    "confirm_interim_control": (Action.CONFIRM_INTERIM_CONTROL, "control"),
+    "report_rectification": (Action.REPORT_RECTIFICATION, "rectification"),
+    "review": (Action.REVIEW, "review"),
+}
+# How far along the path each hazard is (0: PLAN ... 4: CLOSED), about as a year's hazards are.
+PROGRESS_WEIGHTS = [10, 8, 20, 7, 55]
+STREETS = 2000
+DEPARTMENTS = 20  # 200,000 hazards: 10,000 per department, the size of the export scenario
+INDUSTRIES = list(Industry)
+BATCH = 5000
+
+Template = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
+def templates(now: datetime) -> list[Template]:
+    """One hazard per progress step, taken through lifecycle.apply and projected. Its actions are minutes apart
+    and just before `now` (the rules refuse a rectification completed after the action); each clone is then
+    shifted into the past as a whole."""
+    found: list[Template] = []
+    for progress in range(len(PATH.steps) + 1):
+        at = now - timedelta(minutes=10 * len(PATH.steps))
+        record = lifecycle.open_hazard("TEMPLATE", PATH.report(), PATH.reporter, at)
+        for step in PATH.steps[:progress]:
+            at += timedelta(minutes=10)
+            update = step.input()
+            action, field = ACTIONS[step.update]
+            lifecycle.apply(record, action, update.actor, getattr(update, field), at)  # type: ignore[attr-defined]
+        found.append((hazard_row(record.state), [event_row("TEMPLATE", e) for e in record.events]))
+    return found
+
+
+def hazards(count: int, *, now: datetime, seed: int = 7) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    rng = random.Random(seed)
+    base = templates(now)
+    for i in range(count):
+        progress = rng.choices(range(len(base)), PROGRESS_WEIGHTS)[0]
+        hazard, events = base[progress]
+        shift = -timedelta(seconds=rng.randrange(365 * 86400))
+        hazard_id = f"{110000 + i % 3000:06d}-{now.year}-{i:06d}"
+        row = dict(hazard)
+        row.update(
+            hazard_id=hazard_id,
+            street=f"街道{i % STREETS:04d}",
+            department=f"部门{i % DEPARTMENTS:02d}",
+            industry=INDUSTRIES[i % len(INDUSTRIES)],
+            enterprise_name=f"企业{i % 50000:05d}有限公司",
+            enterprise_credit_code=f"91{i % 50000:016d}",
+            found_at=hazard["found_at"] + shift,
+            reported_at=hazard["reported_at"] + shift,
+            updated_at=hazard["updated_at"] + shift,
+            closed_at=hazard["closed_at"] + shift if hazard["closed_at"] else None,
+        )
+        if progress < len(base) - 1:
+            # The workflow arms deadlines (not the pure rules): an open hazard's next deadline, some passed.
+            due = row["reported_at"] + timedelta(days=rng.randrange(-30, 90))
+            overdue_days = (now - due).days
+            row["next_deadline"] = due
+            row["rag"] = Rag.RED if overdue_days > 0 else Rag.YELLOW if overdue_days > -3 else Rag.GREEN
+            row["escalation_level"] = (
+                0 if overdue_days <= 0 else 1 if overdue_days < 14 else 2 if overdue_days < 28 else 3
+            )
+            row["listed"] = row["escalation_level"] == 3
+        yield row, [dict(e, hazard_id=hazard_id, at=e["at"] + shift) for e in events]
+
+
+def load(engine: Engine, count: int, *, now: datetime | None = None) -> dict[str, float]:
+    """Bulk-insert `count` hazards and their events; returns rows and seconds."""
+    now = now or datetime.now(CHINA_TZ)
+    started = time.perf_counter()
+    hazard_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    events_total = 0
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            conn.execute(Hazard.__table__.insert(), hazard_rows)  # type: ignore[attr-defined]
+            conn.execute(HazardEventRow.__table__.insert(), event_rows)  # type: ignore[attr-defined]
+        hazard_rows.clear()
+        event_rows.clear()
+
+    for row, events in hazards(count, now=now):
+        hazard_rows.append(row)
+        event_rows.extend(events)
+        events_total += len(events)
+        if len(hazard_rows) >= BATCH:
+            flush()
+    if hazard_rows:
+        flush()
+    return {"hazards": count, "events": events_total, "load_seconds": round(time.perf_counter() - started, 1)}

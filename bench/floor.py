@@ -1,0 +1,38 @@
+"""The floor: the least a Temporal workflow can cost for the same conversation as a hazard's lifecycle. It is
+opened by an update-with-start and takes the same number of updates, each running one trivial local activity
+(the hazard workflow's own activities are local too), and ends after the last one."""
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+
+FLOOR_WORKFLOW = "BenchFloor"
+
+
+class FloorStep(BaseModel):
+    n: int
+    last: bool = False
+
+
+@activity.defn(name="bench_noop")
+def noop(step: FloorStep) -> int:
+    return step.n
+
+
+@workflow.defn(name=FLOOR_WORKFLOW)
+class FloorWorkflow:
+    @workflow.init
+    def __init__(self, steps: int) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        await workflow.wait_condition(lambda: self._done and workflow.all_handlers_finished())
+        return steps
+
+    @workflow.update
+    async def step(self, step: FloorStep) -> int:
+        result: int = await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=10))
+        self._done = step.last
+        return result

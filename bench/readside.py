@@ -1,0 +1,241 @@
+"""Scenario 3 (issue 7, item 3): the read side at national scale. 200,000 hazards and their events are
+bulk-loaded (bench.dataset) into a SQLite file and into a throwaway PostgreSQL (tests/postgres.py), then each
+query is timed as the API and the board call it, and beside it the very SQL it sent (captured from the engine)
+run on the bare DB-API connection: the 'raw SQL' baseline, so the ratio is what our Python layer adds.
+
+    python -m bench.readside [--hazards 200000] [--backends sqlite,postgresql]
+"""
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+from sqlmodel import Session
+
+from bench.common import p50, percentile, record, table
+from bench.dataset import load
+from contracts.clock import CHINA_TZ
+from contracts.enums import Industry, Role, Stage
+from contracts.hazard import Actor
+from readmodel.db import make_engine
+from readmodel.migrate import upgrade
+from readmodel.models import Hazard
+from readmodel.queries import HazardFilter, list_hazards, scope_condition
+from readmodel.statistics import GroupBy, StatisticsQuery, hazard_statistics
+from web.queries import open_matrix
+
+COMMITTEE = Actor(id="co-bench", name="基准", role=Role.COMMITTEE_OFFICE, organisation="安委办")
+DEPARTMENT = Actor(
+    id="dept-bench", name="基准", role=Role.DEPARTMENT, organisation="部门03", industries=[Industry.HAZARDOUS_CHEMICALS]
+)
+TARGETS_MS = {"list": 50.0, "board": 300.0, "statistics": 300.0}
+
+
+def captured(engine: Engine, run: Callable[[], object]) -> list[tuple[str, Any]]:
+    """The SQL statements (with their parameters) `run` sends."""
+    statements: list[tuple[str, Any]] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    return statements
+
+
+def raw(engine: Engine, statements: list[tuple[str, Any]]) -> Callable[[], None]:
+    def run() -> None:
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            for statement, parameters in statements:
+                cursor.execute(statement, parameters)
+                cursor.fetchall()
+            cursor.close()
+        finally:
+            connection.close()
+
+    return run
+
+
+def timed(run: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def measure(engine: Engine, name: str, kind: str, run: Callable[[], object], repeat: int) -> dict[str, Any]:
+    run()  # warm: the page cache and SQLAlchemy's statement cache, for both sides alike
+    statements = captured(engine, run)
+    ours = timed(run, repeat)
+    bare = timed(raw(engine, statements), repeat)
+    ours_p99, bare_p99 = percentile(ours, 99), percentile(bare, 99)
+    return {
+        "query": name,
+        "kind": kind,
+        "repeat": repeat,
+        "p50_ms": round(p50(ours), 1),
+        "p99_ms": round(ours_p99, 1),
+        "raw_p50_ms": round(p50(bare), 1),
+        "raw_p99_ms": round(bare_p99, 1),
+        "ratio_p50": round(p50(ours) / p50(bare), 2),
+        "target_ms": TARGETS_MS[kind],
+        "met": ours_p99 <= TARGETS_MS[kind],
+    }
+
+
+def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], object], int]]:
+    def session_call(call: Callable[[Session], object]) -> Callable[[], object]:
+        def run() -> object:
+            with Session(engine) as session:
+                return call(session)
+
+        return run
+
+    def listing(actor: Actor, where: HazardFilter) -> Callable[[], object]:
+        # As GET /hazards calls it, with its default page size.
+        return session_call(lambda s: list_hazards(session=s, actor=actor, where=where, now=now, offset=0, limit=50))
+
+    statistics_query = StatisticsQuery(group_by=GroupBy.INDUSTRY, as_of=now - timedelta(days=90), cutoff_year=now.year)
+    return {
+        "list: committee, street+stage": (
+            "list",
+            listing(COMMITTEE, HazardFilter(street="街道0042", stage=Stage.RECTIFY)),
+            200,
+        ),
+        "list: committee, no filter": ("list", listing(COMMITTEE, HazardFilter()), 50),
+        "list: committee, overdue": ("list", listing(COMMITTEE, HazardFilter(overdue=True)), 50),
+        "list: department scope, stage": ("list", listing(DEPARTMENT, HazardFilter(stage=Stage.REVIEW)), 50),
+        "board: street x industry": (
+            "board",
+            session_call(
+                lambda s: open_matrix(session=s, actor=COMMITTEE, row=Hazard.street, column=Hazard.industry, now=now)
+            ),
+            10,
+        ),
+        "board: department": (
+            "board",
+            session_call(
+                lambda s: open_matrix(session=s, actor=COMMITTEE, row=Hazard.department, column=None, now=now)
+            ),
+            10,
+        ),
+        "statistics: national, by industry, as of -90d": (
+            "statistics",
+            session_call(
+                lambda s: hazard_statistics(session=s, scope=scope_condition(COMMITTEE), query=statistics_query)
+            ),
+            3,
+        ),
+        "statistics: one department's scope": (
+            "statistics",
+            session_call(
+                lambda s: hazard_statistics(session=s, scope=scope_condition(DEPARTMENT), query=statistics_query)
+            ),
+            3,
+        ),
+    }
+
+
+def export(url: str, engine: Engine, directory: Path) -> dict[str, Any]:
+    """The ledger export in a child process (its own peak RSS), and the same rows fetched raw here."""
+    out = directory / "ledger.xlsx"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.export_child", url, "部门03", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    figures["process_seconds"] = round(time.perf_counter() - started, 2)
+    figures["xlsx_mb"] = round(out.stat().st_size / 2**20, 1)
+    with engine.connect() as conn:
+        started = time.perf_counter()
+        rows = conn.execute(
+            text("SELECT * FROM hazard WHERE department = :d ORDER BY found_at, hazard_id"), {"d": "部门03"}
+        ).fetchall()
+        figures["raw_fetch_seconds"] = round(time.perf_counter() - started, 2)
+        figures["raw_rows"] = len(rows)
+    figures["met"] = figures["peak_rss_mb"] < 200
+    return figures
+
+
+def footprint(engine: Engine, url: str) -> int:
+    """The read model's size on disk (tables and indexes, events included)."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return Path(url.removeprefix("sqlite:///")).stat().st_size
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+@contextlib.contextmanager
+def database(backend: str, directory: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'readmodel.db'}"
+        return
+    from tests.postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server.create_database("bench")
+
+
+def run_backend(backend: str, count: int, directory: Path) -> dict[str, Any]:
+    with database(backend, directory) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            now = datetime.now(CHINA_TZ)
+            loaded = load(engine, count, now=now)
+            if backend == "postgresql":
+                # What autovacuum would have done by the time a year of hazards is in.
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.execute(text("ANALYZE"))
+            loaded["bytes_per_hazard"] = round(footprint(engine, url) / count)
+            print(f"{backend}: loaded {loaded}", flush=True)
+            results = [
+                measure(engine, name, kind, run, repeat) for name, (kind, run, repeat) in queries(engine, now).items()
+            ]
+            exported = export(url, engine, directory)
+        finally:
+            engine.dispose()
+    table(f"readside on {backend}: {count} hazards, {loaded['events']} events", results)
+    table(f"ledger export on {backend} (target peak RSS < 200 MB)", [exported])
+    return {"loaded": loaded, "queries": results, "export": exported}
+
+
+def main(count: int, backends: list[str]) -> None:
+    for backend in backends:
+        with tempfile.TemporaryDirectory(prefix=f"bench-readside-{backend}-") as tmp:
+            figures = run_backend(backend, count, Path(tmp))
+        record("readside", {"hazards": count, "backend": backend}, figures)
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hazards", type=int, default=200_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    main(args.hazards, args.backends.split(","))
+
+
+if __name__ == "__main__":
+    cli()
