@@ -188,7 +188,7 @@ async def api(
     by API tests."""
     data_dir = tmp_path_factory.mktemp(f"api-{backend}")
     # A namespace per backend: workflows one stack left running (deadline timers) never reach the other's worker.
-    temporal = await isolated_client(dev_env.client, f"xiaohao-api-{backend}")
+    temporal = await isolated_client(dev_env.client, f"xiaohao-api-{backend}-{uuid.uuid4().hex[:8]}")
     settings = Settings(
         data_dir=data_dir,
         database_url=new_database_url(request, backend, data_dir),
