@@ -22,7 +22,7 @@ from contracts.errors import ErrorType
 from letters.content import compose_letter, reason
 from readmodel.escalation_queries import record_of
 from readmodel.models import DocNumberCounter, EscalationRow, OutboxRow
-from readmodel.projection import dialect_insert
+from readmodel.projection import dialect_insert, escalation_row
 
 # The 文号 series of each document: 南开安委办函〔2027〕3号 is the third 函 of 2027.
 SERIES: dict[Rung, str] = {
@@ -134,7 +134,7 @@ class EscalationActivities:
             escalations = SQLModel.metadata.tables[EscalationRow.__tablename__]
             inserted = session.execute(
                 dialect_insert(self._engine, escalations)
-                .values(_row(record, letter))
+                .values(escalation_row(record, letter))
                 .on_conflict_do_nothing(index_elements=["hazard_id", "deadline_id", "rung"])
                 .returning(escalations.c.id)
             ).scalar_one_or_none()
@@ -176,23 +176,3 @@ def _next_doc_serial(session: Session, engine: Engine, issuer: str, series: str,
         set_={"last": counters.c["last"] + 1},
     )
     return int(session.execute(upsert.returning(counters.c["last"])).scalar_one())
-
-
-def _row(record: EscalationRecord, letter: dict[str, object]) -> dict[str, object]:
-    return {
-        "hazard_id": record.hazard_id,
-        "deadline_id": record.deadline_id,
-        "deadline_kind": record.deadline_kind.value,
-        "rung": record.rung.value,
-        "level": record.level,
-        "target_kind": record.target.kind.value,
-        "target_organisation": record.target.organisation,
-        "copied_to": record.copied_to,
-        "issued_by": record.issued_by,
-        "doc_number": record.doc_number,
-        "at": record.at,
-        "due": record.due,
-        "working_days_late": record.working_days_late,
-        "reason": record.reason,
-        "letter": letter,
-    }
