@@ -80,8 +80,13 @@ def _foreign_args(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict
     return event_dict
 
 
-def configure_logging(*, json: bool | None = None, level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Route every line (structlog's and the standard library's) through one formatter on `stream` (stderr)."""
+def configure_logging(
+    *, json: bool | None = None, level: int = logging.INFO, stream: TextIO | None = None, cache_loggers: bool = True
+) -> None:
+    """Route every line (structlog's and the standard library's) through one formatter on `stream` (stderr).
+
+    `cache_loggers=False` is for tests that configure logging for a while and put it back: a module's logger
+    cached under this configuration would keep it (and miss structlog.testing.capture_logs) afterwards."""
     as_json = not sys.stderr.isatty() if json is None else json
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -103,7 +108,7 @@ def configure_logging(*, json: bool | None = None, level: int = logging.INFO, st
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache_loggers,
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
@@ -116,9 +121,11 @@ def configure_logging(*, json: bool | None = None, level: int = logging.INFO, st
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # uvicorn's own config (log_level, log_config) may have set these loggers up first: one level, ours, for all.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(logging.NOTSET)
     for name in QUIET:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))
     # Their ids are fields now (_temporal_ids), not a dict appended to the message.

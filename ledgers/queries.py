@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from contracts.enums import Action, InterimControlKind, Stage
@@ -35,26 +36,40 @@ def rectification_rows(*, session: Session, actor: Actor, where: HazardFilter, n
 class Suspension:
     hazard: Hazard
     order_no: str
-    ordered_at: datetime
+    # None for an order carried over from an imported ledger: the 督改台账 records the order, not its day.
+    ordered_at: datetime | None
 
 
 def suspension_rows(*, session: Session, actor: Actor, where: HazardFilter, now: datetime) -> Iterator[Suspension]:
-    """One row per 责令停产整顿 order: an interim control of kind suspension, as its event recorded it."""
+    """One row per 责令停产整顿 order: an interim control of kind suspension, as its event recorded it, or as the
+    ledger a hazard was imported from recorded it (its report event carries the ledger's interim control)."""
+    payload = col(HazardEventRow.payload)
+    suspension = InterimControlKind.SUSPENSION.value
     query = (
         select(Hazard, HazardEventRow)
         .join(HazardEventRow, col(HazardEventRow.hazard_id) == col(Hazard.hazard_id))
         .where(
             *hazard_conditions(actor, where, now),
-            col(HazardEventRow.action) == Action.CONFIRM_INTERIM_CONTROL.value,
-            col(HazardEventRow.payload)["kind"].as_string() == InterimControlKind.SUSPENSION.value,
+            or_(
+                and_(
+                    col(HazardEventRow.action) == Action.CONFIRM_INTERIM_CONTROL.value,
+                    payload["kind"].as_string() == suspension,
+                ),
+                and_(
+                    col(HazardEventRow.action) == Action.REPORT.value,
+                    payload[("imported", "interim_control", "kind")].as_string() == suspension,
+                ),
+            ),
         )
         .order_by(col(HazardEventRow.at), col(HazardEventRow.hazard_id), col(HazardEventRow.seq))
         .execution_options(yield_per=BATCH)
     )
     for hazard, event in session.exec(query):
-        yield Suspension(
-            hazard=hazard, order_no=str(event.payload.get("suspension_order_no") or ""), ordered_at=event.at
-        )
+        if event.action == Action.REPORT.value:
+            control, ordered_at = event.payload["imported"]["interim_control"], None
+        else:
+            control, ordered_at = event.payload, event.at
+        yield Suspension(hazard=hazard, order_no=str(control.get("suspension_order_no") or ""), ordered_at=ordered_at)
 
 
 @dataclass(frozen=True)

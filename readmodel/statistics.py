@@ -14,6 +14,8 @@ Counting rules, so every figure can be checked by hand:
   `HazardAsOf.overdue` instead: the deadline of the stage the hazard was in, as its events recorded it.
 - stock (存量) is found before 1 January of the cut-off year and still open as of `as_of`; increment (增量) is
   every hazard found on or after that day.
+- A hazard imported from an existing ledger counts from its import on (its report event), with what the ledger
+  recorded: its 销号日期 as the day it closed, its plan (五到位, funds, 整改时限) as planned, its listing.
 - Groups use the hazard's current street, industry and department (after any transfer).
 - Escalation effectiveness: for each notice letter, summons, listing and circular fired by `as_of`, the hours
   from the rung to the next event that changed the hazard's stage (the stage being done), by `as_of`.
@@ -43,21 +45,27 @@ from workcalendar import end_of_day
 # The rungs that are acts of supervision; reminders and the overdue mark only notify or colour.
 EFFECTIVENESS_RUNGS = (Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING, Rung.CIRCULAR)
 # What the fold reads from event payloads, by JSON path: the report's department (and for a hazard imported from
-# a ledger, the listing and the 整改时限 the ledger recorded), a transfer's department, the plan's 整改时限, an
-# extension's new date and its decision, and the deadline an escalation rung fired on. Read as text (booleans as
-# booleans) by the database: decoding whole payloads in Python would cost more than the rest of the fold.
+# a ledger, the listing, the plan's figures, the 整改时限 and the 销号日期 the ledger recorded), a transfer's
+# department, the plan's 整改时限, an extension's new date and its decision, and the deadline an escalation rung
+# fired on. Read as text (booleans as booleans) by the database: decoding whole payloads in Python would cost more
+# than the rest of the fold.
 TEXT_FACTS: dict[str, tuple[str, ...]] = {
     "department": ("department",),
     "ledger_listing": ("imported", "listing", "doc_number"),
     "ledger_plan_deadline": ("imported", "plan", "deadline"),
     "ledger_rectify_deadline": ("imported", "rectify_deadline"),
+    "ledger_funds": ("imported", "funds_yuan"),
+    "ledger_closed_on": ("imported", "closed_on"),
     "to_department": ("to_department",),
     "deadline": ("deadline",),
     "new_due_date": ("new_due_date",),
     "due": ("due",),
     "deadline_kind": ("deadline_kind",),
 }
-BOOLEAN_FACTS: dict[str, tuple[str, ...]] = {"approve": ("approve",)}
+BOOLEAN_FACTS: dict[str, tuple[str, ...]] = {
+    "approve": ("approve",),
+    "ledger_five_in_place": ("imported", "five_in_place"),
+}
 # A dictionary is far quicker than the enum's own lookup, which the fold would make once per event.
 STAGES = {stage.value: stage for stage in Stage}
 SECONDS_PER_DAY = 86400
@@ -163,11 +171,21 @@ class HazardAsOf:
     def apply(self, action: str, at: datetime, before: str | None, after: str, facts: dict[str, Any]) -> None:
         stage = STAGES[after]
         kind = STAGE_DEADLINES.get(stage)
+        closed_at = at
         match action:
             case Action.REPORT:
                 self.department = facts["department"] or self.department
+                # A hazard imported from a ledger brings what the ledger says happened before it was imported:
+                # its listing, its plan (五到位, funds, 整改时限) and the day it was closed.
                 self.listed = facts["ledger_listing"] is not None
                 self.plan_due = _date(facts["ledger_plan_deadline"] or facts["ledger_rectify_deadline"])
+                self.planned = (
+                    facts["ledger_plan_deadline"] is not None
+                    or facts["ledger_funds"] is not None
+                    or bool(facts["ledger_five_in_place"])
+                )
+                if facts["ledger_closed_on"]:
+                    closed_at = day_start(date.fromisoformat(facts["ledger_closed_on"]))
             case Action.TRANSFER:
                 self.department = facts["to_department"] or self.department
             case Action.SUBMIT_PLAN:
@@ -190,7 +208,7 @@ class HazardAsOf:
         if before != after:
             self.stage_changes.append((at, stage))
             if stage is Stage.CLOSED:
-                self.closed_at = at
+                self.closed_at = closed_at
             self.stage_due = self._armed_due(kind)
 
     def _armed_due(self, kind: DeadlineKind | None) -> datetime | None:

@@ -101,6 +101,12 @@ class ServiceProcess:
         process.send_signal(signal.SIGTERM)
         return process
 
+    async def stopped(self, process: asyncio.subprocess.Process) -> int:
+        """Wait for a process `terminate()` stopped to exit and for the last of its log; its exit status."""
+        await self._reap(process)
+        assert process.returncode is not None
+        return process.returncode
+
     async def _reap(self, process: asyncio.subprocess.Process) -> None:
         await process.wait()
         if self._reader is not None:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from contracts.clock import CHINA_TZ
 from contracts.deadlines import Rag
 from contracts.enums import Action, Industry, InterimControlKind, Source, Stage
-from contracts.hazard import Actor, InterimControl, Verification
+from contracts.hazard import Actor, ImportedHazard, InterimControl, Verification
 from ledgers import queries, xlsx
 from readmodel.models import Hazard
 from readmodel.projection import write_projection
@@ -26,7 +26,7 @@ from readmodel.queries import HazardFilter
 from tests.conftest import ApiStack
 from tests.scenarios import COMMITTEE, CREDIT_CODE, ENTERPRISE, INSPECTOR, STREET, plan, report
 from tests.test_dispatch_as_of import Walk
-from workflows.lifecycle import apply, open_hazard
+from workflows.lifecycle import apply, open_hazard, open_imported
 
 pytestmark = pytest.mark.databases
 
@@ -215,8 +215,27 @@ def suspended_hazard(engine: Engine, hazard_id: str) -> None:
     write_projection(engine, record.state, record.events)
 
 
+def imported_suspended_hazard(engine: Engine, hazard_id: str) -> None:
+    """A hazard imported from a 督改台账 that records a 责令停产整顿 order (and not the order's day)."""
+    at = NOW - timedelta(days=5)
+    control = InterimControl(
+        kind=InterimControlKind.SUSPENSION, measures="停产整顿。", suspension_order_no="南开应急责停〔2025〕31号"
+    )
+    imported = ImportedHazard(
+        stage=Stage.RECTIFY,
+        key=hazard_id,
+        file_sha256="0" * 64,
+        row=4,
+        plan=plan(deadline=TODAY + timedelta(days=30)),
+        interim_control=control,
+    )
+    record = open_imported(hazard_id, report(Source.INSPECTION, found_at=at - timedelta(days=60)), STREET, imported, at)
+    write_projection(engine, record.state, record.events)
+
+
 def test_suspension_ledger_lists_each_suspension_order(engine: Engine) -> None:
     suspended_hazard(engine, "120104-2026-00007")
+    imported_suspended_hazard(engine, "120104-2026-00009")
     seed(engine, [hazard(8)])  # no interim control at all: not in this ledger
     with Session(engine) as session:
         rows = queries.suspension_rows(session=session, actor=COMMITTEE, where=EVERYTHING, now=NOW)
@@ -242,7 +261,9 @@ def test_suspension_ledger_lists_each_suspension_order(engine: Engine) -> None:
         "整改",
         None,
     ]
-    assert sheet.max_row == 4
+    # The imported order, after it (ordered by when this system learned of it): its day is not in the ledger.
+    assert values(sheet, 5)[3:6] == ["南开应急责停〔2025〕31号", None, "整改"]
+    assert sheet.max_row == 5
 
 
 def dispatch(engine: Engine, actor: Actor, by: queries.DispatchBy, as_of: date = TODAY) -> Worksheet:

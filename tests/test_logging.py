@@ -53,7 +53,8 @@ def logging_restored() -> Iterator[None]:
     root = logging.getLogger()
     saved_root = (root.handlers[:], root.level)
     saved_uvicorn = {
-        name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate) for name in UVICORN_LOGGERS
+        name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate, logging.getLogger(name).level)
+        for name in UVICORN_LOGGERS
     }
     saved_quiet = {name: logging.getLogger(name).level for name in QUIET}
     saved_structlog = structlog.get_config()
@@ -63,9 +64,10 @@ def logging_restored() -> Iterator[None]:
     finally:
         root.handlers[:], level = saved_root
         root.setLevel(level)
-        for name, (handlers, propagate) in saved_uvicorn.items():
+        for name, (handlers, propagate, uvicorn_level) in saved_uvicorn.items():
             logging.getLogger(name).handlers[:] = handlers
             logging.getLogger(name).propagate = propagate
+            logging.getLogger(name).setLevel(uvicorn_level)
         for name, quiet_level in saved_quiet.items():
             logging.getLogger(name).setLevel(quiet_level)
         structlog.configure(**saved_structlog)
@@ -77,7 +79,10 @@ def json_logs() -> Iterator[Captured]:
     """Production logging (JSON), everything down to DEBUG, into a buffer."""
     with logging_restored():
         stream = io.StringIO()
-        configure_logging(json=True, level=logging.DEBUG, stream=stream)
+        # As any earlier uvicorn.Config(log_level="warning") in this process leaves them: ours must still win.
+        for name in UVICORN_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        configure_logging(json=True, level=logging.DEBUG, stream=stream, cache_loggers=False)
         yield Captured(stream)
 
 
@@ -112,10 +117,11 @@ def auth(api: ApiStack, actor: Actor) -> dict[str, str]:
 
 async def test_request_lines_carry_request_actor_and_hazard_ids(api: ApiStack, json_logs: Captured) -> None:
     async with served(create_app(api.settings, configure_logs=False)) as http:
+        report_id = f"report-{uuid.uuid4()}"
         reported = await http.post(
             "/hazards",
             json=report().model_dump(mode="json", exclude_none=True),
-            headers=auth(api, ENTERPRISE) | {"X-Request-ID": f"report-{uuid.uuid4()}"},
+            headers=auth(api, ENTERPRISE) | {"X-Request-ID": report_id},
         )
         assert reported.status_code == 201, reported.text
         hazard_id = reported.json()["hazard_id"]
@@ -133,6 +139,9 @@ async def test_request_lines_carry_request_actor_and_hazard_ids(api: ApiStack, j
         made = listed.headers["X-Request-ID"]
 
     records = json_logs.records()
+    # A report's hazard id is allocated inside the request: its access line carries it all the same.
+    report_access = [r for r in records if r.get("request_id") == report_id and r["logger"] == "uvicorn.access"]
+    assert [(r["path"], r["status"], r.get("hazard_id")) for r in report_access] == [("/hazards", 201, hazard_id)]
     plan_lines = [r for r in records if r.get("request_id") == request_id]
     assert plan_lines, json_logs.text[-3000:]
     assert all(r["actor_id"] == ENTERPRISE.id and r["hazard_id"] == hazard_id for r in plan_lines), plan_lines
@@ -283,7 +292,7 @@ def test_phone_numbers_and_tokens_are_masked_even_in_tracebacks(json_logs: Captu
 def test_console_on_a_terminal_json_otherwise() -> None:
     with logging_restored():
         console = io.StringIO()
-        configure_logging(json=False, stream=console)
+        configure_logging(json=False, stream=console, cache_loggers=False)
         structlog.get_logger("worker").info("worker started", task_queue="hazards")
         line = console.getvalue()
         assert "worker started" in line

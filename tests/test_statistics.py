@@ -66,6 +66,8 @@ class Seed:
     five_in_place: bool = False
     funds_yuan: Decimal | None = None
     rungs: list[tuple[Rung, datetime]] = field(default_factory=list)
+    # The report event's payload (a hazard imported from a ledger carries the ledger's facts in it).
+    report_payload: dict[str, Any] = field(default_factory=dict)
 
 
 P = Action.SUBMIT_PLAN
@@ -247,6 +249,7 @@ def seed(engine: Engine, seeds: list[Seed], prefix: str = "") -> None:
                         at=at,
                         stage_before=before,
                         stage_after=after,
+                        payload=s.report_payload if seq == 1 else {},
                     )
                 )
                 before = after
@@ -467,3 +470,68 @@ async def test_statistics_api_rejects_a_window_that_ends_before_it_starts(api: A
     bad_group = await api.http.get("/statistics", params={"group_by": "city"}, headers=api.auth(AUDITOR))
     assert bad_group.status_code == 422
     assert bad_group.json()["errors"][0]["field"] == "group_by"
+
+
+IMPORTED_AT = t(2026, 5, 1, 10)
+IMPORTED = [
+    # Closed per its ledger on 2025-10-01, 61 days after it was found; plan 五到位 with 8,000 yuan.
+    Seed(
+        "I1",
+        A,
+        CHEM,
+        Source.INSPECTION,
+        t(2025, 8, 1),
+        [(Action.REPORT, IMPORTED_AT, Stage.CLOSED)],
+        five_in_place=True,
+        funds_yuan=Decimal("8000"),
+        report_payload={
+            "imported": {
+                "stage": "closed",
+                "plan": {"deadline": "2025-09-30"},
+                "funds_yuan": "8000",
+                "five_in_place": True,
+                "closed_on": "2025-10-01",
+            }
+        },
+    ),
+    # Being rectified per its ledger, listed (挂牌督办) before the import, 3,000 yuan recorded without a plan.
+    Seed(
+        "I2",
+        B,
+        GAS,
+        Source.SELF_INSPECTION,
+        t(2025, 9, 1),
+        [(Action.REPORT, IMPORTED_AT, Stage.RECTIFY)],
+        next_deadline=t(2026, 5, 31),
+        funds_yuan=Decimal("3000"),
+        report_payload={
+            "imported": {
+                "stage": "rectify",
+                "rectify_deadline": "2026-05-31",
+                "funds_yuan": "3000",
+                "five_in_place": False,
+                "listing": {"doc_number": "津南安委〔2025〕7号"},
+            }
+        },
+    ),
+]
+
+
+def test_hazards_imported_from_a_ledger_count_with_the_ledgers_dates_and_plans(engine: Engine) -> None:
+    seed(engine, IMPORTED)
+    total = stats(engine).total
+    assert counts(total) == {
+        "found": 2,
+        "closed": 1,
+        "open": 1,
+        "overdue": 1,  # I2's 整改时限 2026-05-31 has passed by 6-30
+        "listed": 1,  # I2, listed in the ledger
+        "five_in_place": 1,  # I1's plan, as the ledger recorded it
+        "rectification_rate": 0.5,
+        "funds_yuan": Decimal("11000"),  # 8000 + 3000: the ledgers' funds count though no plan was submitted here
+        "stock": 1,  # I2, found in 2025, open
+        "increment": 0,
+        "median_days_to_close": 61.0,  # the ledger's 销号日期, not the day of the import
+    }
+    # Before the import this system knew neither.
+    assert stats(engine, as_of=t(2026, 4, 30)).total.found == 0

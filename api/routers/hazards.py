@@ -53,6 +53,7 @@ from contracts.hazard import (
     workflow_id,
 )
 from contracts.policy import may
+from infra.logging import bind_log_context
 from readmodel import queries
 from readmodel.models import HazardEventsPublic, HazardsPublic
 from workflows import lifecycle
@@ -112,6 +113,8 @@ async def report_hazard(
     except ApplicationError as err:
         raise from_application_error(err) from err
     allocation = await run_in_threadpool(_allocate, engine, settings.district_code, now, request_id)
+    # The id exists only from here: the rest of this request's lines (and its access line) carry it.
+    bind_log_context(hazard_id=allocation.hazard_id)
     opening = WithStartWorkflowOperation(
         HazardWorkflow.run,
         ReportHazardInput(hazard_id=allocation.hazard_id, actor=actor, report=report),
