@@ -1,4 +1,4 @@
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import date
 from typing import Annotated
 
@@ -11,7 +11,8 @@ from temporalio.client import Client
 from api.auth import InvalidToken, SigningKeysUnavailable, TokenVerifier
 from api.errors import Problem, temporal_unavailable
 from contracts.deadlines import Rag
-from contracts.enums import Industry, Source, Stage
+from contracts.enums import ROLE_LABELS, Industry, Role, Source, Stage
+from contracts.errors import ErrorType
 from contracts.hazard import Actor
 from infra.logging import bind_log_context
 from infra.temporal import TemporalConnection, TemporalUnreachable
@@ -112,3 +113,17 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 HazardFilterDep = Annotated[HazardFilter, Depends(hazard_filter)]
+
+
+def role_in(roles: Collection[Role], doing: str = "查看") -> Callable[[Actor], Actor]:
+    """A dependency: the current actor, if their role is one of `roles`; else 403 saying who may."""
+    allowed = "、".join(ROLE_LABELS[role] for role in Role if role in roles)
+
+    def check(actor: CurrentActor) -> Actor:
+        if actor.role not in roles:
+            raise Problem(
+                403, ErrorType.ROLE_FORBIDDEN.value, f"「{ROLE_LABELS[actor.role]}」角色无权{doing}，仅限{allowed}"
+            )
+        return actor
+
+    return check

@@ -3,7 +3,6 @@
 Auditors and the committee office search the trail and read histories; only auditors run the verification.
 """
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -17,13 +16,12 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentActor, EngineDep, SessionDep, TemporalDep
-from api.errors import Problem, not_found
+from api.deps import EngineDep, SessionDep, TemporalDep, role_in
+from api.errors import not_found
 from audit import store as audit_store
 from audit.chain import VerifyResult
 from audit.store import AuditFilter, AuditStore
-from contracts.enums import ROLE_LABELS, Role
-from contracts.errors import ErrorType
+from contracts.enums import Role
 from contracts.hazard import Actor, workflow_id
 from readmodel import queries
 from readmodel.audit_models import AuditRecordPublic, AuditRecordsPublic
@@ -34,21 +32,8 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 EVENT_TYPE_PREFIX = "EVENT_TYPE_"
 
 
-def role_in(*roles: Role) -> Callable[[Actor], Actor]:
-    allowed = "、".join(ROLE_LABELS[role] for role in roles)
-
-    def check(actor: CurrentActor) -> Actor:
-        if actor.role not in roles:
-            raise Problem(
-                403, ErrorType.ROLE_FORBIDDEN.value, f"「{ROLE_LABELS[actor.role]}」角色无权查看，仅限{allowed}"
-            )
-        return actor
-
-    return check
-
-
-Auditor = Annotated[Actor, Depends(role_in(Role.AUDITOR))]
-TrailReader = Annotated[Actor, Depends(role_in(Role.AUDITOR, Role.COMMITTEE_OFFICE))]
+Auditor = Annotated[Actor, Depends(role_in({Role.AUDITOR}))]
+TrailReader = Annotated[Actor, Depends(role_in({Role.AUDITOR, Role.COMMITTEE_OFFICE}))]
 
 
 def get_audit_store(request: Request) -> AuditStore:

@@ -5,7 +5,6 @@ after its bytes have been checked against the SHA-256 recorded when it was taken
 """
 
 import asyncio
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
@@ -21,12 +20,10 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.reports import report_store
-from api.deps import CurrentActor, SessionDep, SettingsDep, TemporalDep
+from api.deps import SessionDep, SettingsDep, TemporalDep, role_in
 from api.errors import Problem, from_application_error
 from contracts.base import Model
 from contracts.clock import CHINA_TZ, china_date
-from contracts.enums import ROLE_LABELS, Role
-from contracts.errors import ErrorType
 from contracts.hazard import Actor
 from contracts.reports import (
     REPORT_READERS,
@@ -50,19 +47,6 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 # How long a regeneration request waits for its report; past that the report is still taken, and listed.
 REGENERATION_WAIT = timedelta(minutes=2)
 REGENERATION_TIMEOUT = timedelta(minutes=30)
-
-
-def role_in(roles: frozenset[Role], doing: str) -> Callable[[Actor], Actor]:
-    allowed = "、".join(ROLE_LABELS[role] for role in Role if role in roles)
-
-    def check(actor: CurrentActor) -> Actor:
-        if actor.role not in roles:
-            raise Problem(
-                403, ErrorType.ROLE_FORBIDDEN.value, f"「{ROLE_LABELS[actor.role]}」角色无权{doing}，仅限{allowed}"
-            )
-        return actor
-
-    return check
 
 
 Reader = Annotated[Actor, Depends(role_in(REPORT_READERS, "查看定期报表"))]
