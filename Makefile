@@ -15,7 +15,7 @@ help:
 	@echo "make run   start Temporal, the worker and the API on ./data (Ctrl-C stops them)"
 	@echo "make test  ruff, mypy and the whole pytest suite"
 	@echo "make demo  load a realistic demo district into the running stack (start make run first)"
-	@echo "make bench the benchmark suite (about 18 minutes; results in bench/results/, docs/benchmarks.md)"
+	@echo "make bench the benchmark suite (at most 20 minutes; results in bench/results/, docs/benchmarks.md)"
 
 $(UV):
 	$(PYTHON) -m venv .tools

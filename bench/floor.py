@@ -20,7 +20,8 @@ def noop(step: FloorStep) -> int:
     return step.n
 
 
-@workflow.defn(name=FLOOR_WORKFLOW)
+# Outside the sandbox, as the hazard workflow runs: the floor must not carry a cost the hazard does not.
+@workflow.defn(name=FLOOR_WORKFLOW, sandboxed=False)
 class FloorWorkflow:
     @workflow.init
     def __init__(self, steps: int) -> None:
