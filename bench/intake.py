@@ -38,8 +38,9 @@ from contracts.clock import CHINA_TZ
 from contracts.enums import Role
 from contracts.hazard import Actor
 from imports import demo, jobs
+from imports.command import import_ledger
 from imports.district import DISTRICTS
-from imports.runner import CONCURRENCY, ImportRunner, file_sha256
+from imports.runner import CONCURRENCY
 from readmodel.db import make_engine
 from readmodel.models import Hazard
 from settings import Settings
@@ -126,24 +127,6 @@ async def main(hazards: int, baseline: int) -> None:
 
             path = write_ledger(directory, hazards, settings)
             actor = Actor(id="bench-import", name="基准测试导入", role=Role.COMMITTEE_OFFICE, organisation="安委办")
-            digest = file_sha256(path)
-            job_id = jobs.new_job_id()
-            jobs.create_job(
-                engine,
-                job_id=job_id,
-                filename=path.name,
-                file_sha256=digest,
-                only_valid=True,
-                actor=actor,
-                now=datetime.now(CHINA_TZ),
-            )
-            runner = ImportRunner(
-                engine,
-                client,
-                district_code=settings.district_code,
-                listing_issuer=settings.issuer_name,
-                task_queue=workers.hazard_queue,
-            )
             phases: dict[str, float] = {}
             clock = PhaseClock(status="", at=time.perf_counter(), shown=0.0)
             rss_peak = rss_idle
@@ -160,8 +143,15 @@ async def main(hazards: int, baseline: int) -> None:
                     clock.shown = now
 
             cpu_before = {"server": cpu_seconds(server.pid), "worker": cpu_seconds(workers.hazard_pid)}
-            progress = await runner.run(
-                job_id, path, actor=actor, file_sha256=digest, only_valid=True, listener=listener
+            progress = await import_ledger(
+                settings,
+                engine,
+                client,
+                path,
+                actor=actor,
+                only_valid=True,
+                task_queue=workers.hazard_queue,
+                listener=listener,
             )
             phases[progress.status] = time.perf_counter() - clock.at
             cpu = {

@@ -17,11 +17,11 @@ from temporalio.service import RPCError
 from contracts.clock import CHINA_TZ
 from contracts.deadlines import ListingLevel, Rag
 from contracts.enums import Role, Stage
-from contracts.hazard import ActionResult, Actor, ListingOrder, ListInput, workflow_id
+from contracts.hazard import TASK_QUEUE, ActionResult, Actor, ListingOrder, ListInput, workflow_id
 from imports import demo, jobs
 from imports.district import DISTRICTS
 from imports.jobs import Progress
-from imports.runner import ImportRunner, file_sha256
+from imports.runner import ImportRunner, ProgressListener, file_sha256
 from infra.codec import data_converter, load_or_create_key
 from infra.temporal import connect
 from readmodel import admin_queries
@@ -92,8 +92,17 @@ async def _client(settings: Settings) -> Client:
 
 
 async def import_ledger(
-    settings: Settings, engine: Engine, client: Client, path: Path, *, actor: Actor, only_valid: bool
+    settings: Settings,
+    engine: Engine,
+    client: Client,
+    path: Path,
+    *,
+    actor: Actor,
+    only_valid: bool,
+    task_queue: str = TASK_QUEUE,
+    listener: ProgressListener | None = None,
 ) -> Progress:
+    """Import the file as a job of its own, its progress shown by `listener` (a bar on the terminal)."""
     digest = await asyncio.to_thread(file_sha256, path)
     job_id = jobs.new_job_id()
     await asyncio.to_thread(
@@ -107,12 +116,21 @@ async def import_ledger(
             now=datetime.now(CHINA_TZ),
         )
     )
-    runner = ImportRunner(engine, client, district_code=settings.district_code, listing_issuer=settings.issuer_name)
-    bar = Bar()
+    runner = ImportRunner(
+        engine,
+        client,
+        district_code=settings.district_code,
+        listing_issuer=settings.issuer_name,
+        task_queue=task_queue,
+    )
+    bar = None if listener else Bar()
     try:
-        return await runner.run(job_id, path, actor=actor, file_sha256=digest, only_valid=only_valid, listener=bar)
+        return await runner.run(
+            job_id, path, actor=actor, file_sha256=digest, only_valid=only_valid, listener=listener or bar
+        )
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
 
 
 def report(progress: Progress) -> None:
