@@ -4,12 +4,14 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import Field
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
 from api.auth import InvalidToken, SigningKeysUnavailable, TokenVerifier
 from api.errors import Problem, temporal_unavailable
+from contracts.clock import EARLIEST_DAY, LATEST_DAY
 from contracts.deadlines import Rag
 from contracts.enums import ROLE_LABELS, Industry, Role, Source, Stage
 from contracts.errors import ErrorType
@@ -18,6 +20,9 @@ from infra.logging import bind_log_context
 from infra.temporal import TemporalConnection, TemporalUnreachable
 from readmodel.queries import HazardFilter
 from settings import Settings
+
+# A day given in a query string, within the days this system takes (contracts.clock): out of range is a 422.
+Day = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
 
 bearer = HTTPBearer(auto_error=False, description="JWT issued by `python cli.py token` or the identity platform")
 
@@ -88,8 +93,8 @@ def hazard_filter(
     rag: Rag | None = None,
     overdue: Annotated[bool | None, Query(description="open with its deadline passed")] = None,
     listed: Annotated[bool | None, Query(description="挂牌督办 and not delisted")] = None,
-    found_from: Annotated[date | None, Query(description="found on or after this day (China)")] = None,
-    found_to: Annotated[date | None, Query(description="found on or before this day (China)")] = None,
+    found_from: Annotated[Day | None, Query(description="found on or after this day (China)")] = None,
+    found_to: Annotated[Day | None, Query(description="found on or before this day (China)")] = None,
 ) -> HazardFilter:
     return HazardFilter(
         stage=stage,

@@ -43,8 +43,13 @@ STATUS_TITLES: dict[int, str] = {
     404: "隐患不存在",
     405: "不支持该请求方法",
     409: "当前阶段不能执行此操作",
+    413: "请求体过大",
     422: "提交的数据不合法",
     503: "服务暂不可用",
+}
+
+FRAMEWORK_DETAILS: dict[str, str] = {
+    "There was an error parsing the body": "无法解析请求体：应为 UTF-8 编码的 JSON，且嵌套不能过深",
 }
 
 FIELD_MESSAGES: dict[str, str] = {
@@ -167,6 +172,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else STATUS_TITLES.get(exc.status_code, "请求失败")
+        # FastAPI's own words for a body it could not parse at all (not UTF-8, nested beyond any reason).
+        detail = FRAMEWORK_DETAILS.get(detail, detail)
         if exc.status_code == 404:
             detail = "请求的资源不存在"
         return problem_response(Problem(exc.status_code, f"Http{exc.status_code}", detail), request)

@@ -10,6 +10,7 @@ from temporalio.runtime import Runtime
 
 from api import errors, ops
 from api.auth import TokenVerifier, load_or_create_secret
+from api.body_limit import BodyLimit
 from api.routers import admin, audit, escalations, evidence, hazards, health, imports, ledgers, reports, statistics
 from audit.middleware import install as install_audit
 from audit.store import store_for
@@ -84,6 +85,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     errors.install(app)
     # Per app, so several apps in one process (tests) do not register the same collector twice.
     ops.install(app, CollectorRegistry())
+    # Inside the audit middleware: a body refused for its size is an answered request, and so an audited one.
+    app.add_middleware(BodyLimit)
     install_audit(app, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestLogContext)
     app.include_router(health.router)

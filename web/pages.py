@@ -30,7 +30,7 @@ from api.errors import Problem, field_errors
 from api.jurisdiction import for_reader, require_sees
 from api.routers.escalations import letter_url
 from api.routers.hazards import current_state, handle_for
-from contracts.clock import CHINA_TZ, china_date, day_start
+from contracts.clock import CHINA_TZ, EARLIEST_DAY, LATEST_DAY, china_date, day_start
 from contracts.deadlines import DEADLINE_OWNERS, Deadline, Rag, Rung
 from contracts.enums import Industry, Role, Source, Stage
 from contracts.hazard import Actor, HazardState
@@ -380,10 +380,14 @@ def parse_day(values: dict[str, str], name: str, errors: dict[str, str]) -> date
     if not values.get(name):
         return None
     try:
-        return date.fromisoformat(values[name])
+        day = date.fromisoformat(values[name])
     except ValueError:
         errors[name] = "日期格式不正确，应为 YYYY-MM-DD"
         return None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        errors[name] = f"日期须在 {EARLIEST_DAY.year} 年至 {LATEST_DAY.year} 年之间"
+        return None
+    return day
 
 
 @router.get("/ui/statistics")

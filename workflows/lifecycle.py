@@ -5,13 +5,13 @@ rejected for the same reason as one that lost a race inside the workflow. The AP
 before it starts a workflow. Nothing here does I/O or reads a clock: `now` is passed in.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
-from contracts.clock import china_date, day_start
+from contracts.clock import CHINA_TZ, EARLIEST_DAY, china_date, day_start
 from contracts.deadlines import STAGE_DEADLINES, Deadline, DeadlineKind, EscalationRecord, Owner, Rung
 from contracts.enums import Action, InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.errors import ErrorType
@@ -65,6 +65,8 @@ SYSTEM = Actor(id="system", name="系统自动督办", role=Role.COMMITTEE_OFFIC
 MAX_RECTIFICATION_DAYS = 365
 # Clients' clocks drift; a report "found" a few minutes in the future is not an error.
 CLOCK_SKEW = timedelta(minutes=5)
+# No hazard this system takes was found before this instant (contracts.clock.EARLIEST_DAY).
+EARLIEST_FOUND = datetime.combine(EARLIEST_DAY, time(), CHINA_TZ)
 
 
 def rejected(error: ErrorType, message: str, **details: Any) -> ApplicationError:
@@ -86,6 +88,8 @@ def check_report(report: HazardReport, actor: Actor, now: datetime) -> None:
         raise invalid("street", "街道只能登记本辖区的隐患")
     if report.found_at > now + CLOCK_SKEW:
         raise invalid("found_at", "发现时间不能晚于当前时间")
+    if report.found_at < EARLIEST_FOUND:
+        raise invalid("found_at", f"发现时间不能早于 {EARLIEST_FOUND.year} 年")
     spot = report.rectified_on_spot
     if spot is not None:
         if report.source is Source.TIP_OFF:
@@ -132,6 +136,9 @@ def import_problems(
 ) -> list[tuple[str, str]]:
     """Every reason this ledger row cannot open a hazard in its recorded stage, as (field, message) pairs."""
     problems: list[tuple[str, str]] = []
+    if report.found_at < EARLIEST_FOUND:
+        # Checked before anything converts the date: year 1 in another time zone has no China date at all.
+        return [("found_at", f"发现日期不能早于 {EARLIEST_FOUND.year} 年")]
     today = china_date(now)
     found = china_date(report.found_at)
     stage = imported.stage

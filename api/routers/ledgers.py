@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import CurrentActor, HazardFilterDep, SessionDep, SettingsDep
+from api.deps import CurrentActor, Day, HazardFilterDep, SessionDep, SettingsDep
 from contracts.clock import CHINA_TZ, china_date
 from ledgers import queries, xlsx
 
@@ -86,7 +86,7 @@ def dispatch_report(
     settings: SettingsDep,
     where: HazardFilterDep,
     by: Literal["street", "department"] = "street",
-    as_of: Annotated[date | None, Query(description="截至 this day (China); today when absent")] = None,
+    as_of: Annotated[Day | None, Query(description="截至 this day (China); today when absent")] = None,
 ) -> StreamingResponse:
     now, today = now_and_today()
     day = as_of or today

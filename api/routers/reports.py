@@ -5,7 +5,7 @@ after its bytes have been checked against the SHA-256 recorded when it was taken
 """
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import quote
 
@@ -20,7 +20,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.reports import report_store
-from api.deps import SessionDep, SettingsDep, TemporalDep, role_in
+from api.deps import Day, SessionDep, SettingsDep, TemporalDep, role_in
 from api.errors import Problem, from_application_error
 from contracts.base import Model
 from contracts.clock import CHINA_TZ, china_date
@@ -138,7 +138,7 @@ def content_disposition(snapshot: ReportSnapshot) -> str:
 
 class RegenerateRequest(Model):
     kind: ReportKind
-    as_of: date
+    as_of: Day
 
 
 @router.post(
