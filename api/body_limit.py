@@ -26,8 +26,11 @@ class BodyLimit:
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan and websockets carry no body (nor headers, for lifespan)
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
-        if scope["type"] != "http" or headers.get("content-type", "").startswith("multipart/form-data"):
+        if headers.get("content-type", "").startswith("multipart/form-data"):
             await self.app(scope, receive, send)
             return
         declared = headers.get("content-length", "")

@@ -18,6 +18,7 @@ during the storm.
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 import tempfile
@@ -334,8 +335,12 @@ async def wait_for(engine: Engine, prefix: str, rung: Rung, count: int) -> None:
 async def main(hazards: int) -> None:
     # The fallback-calendar warning of every 2027 deadline would bury the table: errors only.
     configure_logging(json=True, level=logging.ERROR)
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-storm-") as tmp:
-        rows = [await storm(hazards, spread=spread, directory=Path(tmp)) for spread in (True, False)]
+        for spread in (True, False):
+            rows.append(await storm(hazards, spread=spread, directory=Path(tmp)))
+            # Each storm's line as soon as it is known: a long run stopped half-way keeps the first.
+            print(json.dumps(rows[-1], ensure_ascii=False), file=sys.stderr, flush=True)
     table("escalation storm: one deadline day for every hazard (time-skipping server)", rows)
     record("storm", {"hazards": hazards}, {"runs": rows})
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.body_limit import MAX_BODY_BYTES
+from api.body_limit import MAX_BODY_BYTES, BodyLimit
 from readmodel.audit_models import AuditRecord
 from readmodel.models import Hazard, HazardEventRow
 from tests.conftest import ApiStack
@@ -185,3 +185,14 @@ async def test_a_report_regenerated_as_of_year_one_is_refused(api: ApiStack) -> 
     )
     problem = assert_problem(answer, 422)
     assert [e["field"] for e in problem["errors"]] == ["as_of"]
+
+
+async def test_the_limit_leaves_the_lifespan_alone() -> None:
+    """Served by a real ASGI server, the app's lifespan passes through every middleware, this one included."""
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    await BodyLimit(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan"]
