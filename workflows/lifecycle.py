@@ -5,13 +5,13 @@ rejected for the same reason as one that lost a race inside the workflow. The AP
 before it starts a workflow. Nothing here does I/O or reads a clock: `now` is passed in.
 """
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
-from contracts.clock import CHINA_TZ, EARLIEST_DAY, china_date, day_start
+from contracts.clock import EARLIEST_DAY, china_date, day_start
 from contracts.deadlines import STAGE_DEADLINES, Deadline, DeadlineKind, EscalationRecord, Owner, Rung
 from contracts.enums import Action, InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.errors import ErrorType
@@ -66,7 +66,7 @@ MAX_RECTIFICATION_DAYS = 365
 # Clients' clocks drift; a report "found" a few minutes in the future is not an error.
 CLOCK_SKEW = timedelta(minutes=5)
 # No hazard this system takes was found before this instant (contracts.clock.EARLIEST_DAY).
-EARLIEST_FOUND = datetime.combine(EARLIEST_DAY, time(), CHINA_TZ)
+EARLIEST_FOUND = day_start(EARLIEST_DAY)
 
 
 def rejected(error: ErrorType, message: str, **details: Any) -> ApplicationError:
