@@ -9,13 +9,14 @@ VENV := .venv
 SYNCED := $(VENV)/.synced
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint env demo bench
+.PHONY: help run test lint env demo bench reliability
 
 help:
 	@echo "make run   start Temporal, the worker and the API on ./data (Ctrl-C stops them)"
 	@echo "make test  ruff, mypy and the whole pytest suite"
 	@echo "make demo  load a realistic demo district into the running stack (start make run first)"
 	@echo "make bench the benchmark suite (at most 20 minutes; results in bench/results/, docs/benchmarks.md)"
+	@echo "make reliability  crashes, load, bad input and the rest of the reliability suite at full size (docs/reliability.md)"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -43,3 +44,19 @@ demo: $(SYNCED)
 
 bench: $(SYNCED)
 	$(VENV)/bin/python -m bench
+
+# The reliability suite (issue 8; docs/reliability.md): its files at both sizes, the full ones (marked
+# `reliability`: 100 worker kills, 200 racing rounds, 1,000+ generated requests, 200 clients...) being what
+# `make test` leaves out; then the workflow suite again with the worker's cache off; then the figures into the doc.
+RELIABILITY_TESTS := tests/test_crash_loop.py tests/test_retry_bounds.py tests/test_replay.py \
+	tests/test_history_budget.py tests/test_continue_as_new.py tests/test_exactly_once.py tests/test_model_based.py \
+	tests/test_api_fuzz.py tests/test_bad_input.py tests/test_load.py tests/test_backup.py
+WORKFLOW_TESTS := tests/test_lifecycle.py tests/test_ladder.py tests/test_rejections.py tests/test_reconcile.py \
+	tests/test_reports.py tests/test_replay.py tests/test_history_budget.py tests/test_continue_as_new.py \
+	tests/test_retry_bounds.py
+
+reliability: $(SYNCED)
+	rm -f test-output/reliability/figures.jsonl
+	$(VENV)/bin/pytest -m "" $(RELIABILITY_TESTS)
+	XIAOHAO_TEST_WORKFLOW_CACHE=0 $(VENV)/bin/pytest $(WORKFLOW_TESTS)
+	$(VENV)/bin/python -m tests.reliability_report

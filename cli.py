@@ -14,6 +14,7 @@ from contracts.enums import Industry, Role
 from contracts.hazard import Actor
 from contracts.reconcile import ReconcileInput, ReconcileReport
 from imports import command as ledger_import
+from infra import backup as data_backup
 from infra.codec import data_converter, load_or_create_key
 from infra.logging import configure_logging
 from infra.schedules import SCHEDULES, ensure_schedules
@@ -153,6 +154,23 @@ def demo(args: argparse.Namespace, settings: Settings) -> None:
     sys.exit(ledger_import.run_demo(settings, hazards=args.hazards, seed=args.seed, listings=args.listings))
 
 
+def backup(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        manifest = data_backup.backup(settings, args.target)
+    except data_backup.BackupError as err:
+        sys.exit(f"备份失败 / backup failed: {err}")
+    print(f"备份完成 / backed up: {manifest.files} files -> {args.target}")
+
+
+def restore(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        restored = data_backup.restore(settings, args.source)
+    except data_backup.BackupError as err:
+        sys.exit(f"恢复失败 / restore failed: {err}")
+    print(f"恢复完成 / restored {restored} files into {settings.data_dir}")
+    print("启动后请运行 / once started, run: cli.py verify-audit && cli.py reconcile")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cli.py", description=__doc__)
     commands = parser.add_subparsers(required=True)
@@ -217,6 +235,17 @@ def main(argv: list[str] | None = None) -> None:
     sample.add_argument("--seed", type=int, default=1, help="the same seed writes the same ledger (default: 1)")
     sample.add_argument("--listings", type=int, default=6, help="overdue hazards the committee office then lists")
     sample.set_defaults(run=demo)
+
+    save = commands.add_parser(
+        "backup", help="copy the data directory (Temporal, read model, evidence, audit checkpoints) while it runs"
+    )
+    save.add_argument("target", type=Path, help="a new or empty directory")
+    save.set_defaults(run=backup)
+    load = commands.add_parser(
+        "restore", help="restore a checked backup into this stack's (empty) data directory, before starting it"
+    )
+    load.add_argument("source", type=Path, help="a directory `backup` wrote")
+    load.set_defaults(run=restore)
 
     args = parser.parse_args(argv)
     args.run(args, Settings())

@@ -1,5 +1,6 @@
 from datetime import UTC, datetime
 
+import structlog
 from sqlalchemy import Engine
 from temporalio import activity
 
@@ -7,6 +8,8 @@ from contracts.enums import Action
 from contracts.hazard import PROJECT_HAZARD_ACTIVITY, HazardEvent, ProjectHazardInput, ProjectionResult
 from infra.metrics import ESCALATIONS, PROJECTION_LAG, STAGE_SECONDS, TRANSITIONS
 from readmodel.projection import stage_entries, write_projection
+
+log = structlog.get_logger("activities.read_model")
 
 
 class ReadModelActivities:
@@ -27,6 +30,9 @@ class ReadModelActivities:
             result.events_inserted,
             result.events_already_present,
         )
+        if result.events_already_present:
+            # A redelivery (a worker died after writing, before its workflow task completed): absorbed, not doubled.
+            log.info("projection redelivered", events_already_present=result.events_already_present)
         return result
 
 

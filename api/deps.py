@@ -2,7 +2,7 @@ from collections.abc import Callable, Collection, Iterator
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 from sqlalchemy import Engine
@@ -23,6 +23,12 @@ from settings import Settings
 
 # A day given in a query string, within the days this system takes (contracts.clock): out of range is a 422.
 Day = Annotated[date, Field(ge=EARLIEST_DAY, le=LATEST_DAY)]
+
+# Row ids and offsets no larger than the read model's integer columns hold (PostgreSQL integer): beyond is a 422,
+# not a database error.
+MAX_ROW = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_ROW)]
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW)]
 
 bearer = HTTPBearer(auto_error=False, description="JWT issued by `python cli.py token` or the identity platform")
 

@@ -7,6 +7,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -90,6 +91,26 @@ FIELD_MESSAGES: dict[str, str] = {
 }
 
 
+class FieldError(BaseModel):
+    field: str = Field(description="the field, dotted (e.g. enterprise.credit_code), or body")
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error answer (RFC 9457), as the OpenAPI documents it."""
+
+    # Some problems add members of their own (stage, max_bytes, failing...).
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="urn:xiaohao:problem:<code>")
+    code: str = Field(description="stable, for programs")
+    title: str = Field(description="in Chinese, for people")
+    status: int
+    detail: str = Field(description="in Chinese: what was wrong and, where it helps, what to do")
+    instance: str
+    errors: list[FieldError] | None = Field(default=None, description="each bad field, for 422")
+
+
 class Problem(Exception):
     def __init__(self, status: int, code: str, detail: str, *, title: str | None = None, **extra: Any) -> None:
         super().__init__(detail)
@@ -158,7 +179,46 @@ def from_rpc_error(err: RPCError) -> Problem:
     return Problem(500, "InternalError", "服务内部错误，请联系运维人员", title="服务内部错误")
 
 
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Every error answer in the OpenAPI as it is sent: problem+json, with the Problem schema (FastAPI would
+    document its own 422 body and none for the rest). Each call with a bearer token may also be a 401, and each
+    with a body a 400 (a body that cannot be parsed at all) or a 413 (api.body_limit)."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")["$defs"])
+    schemas["Problem"] = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["Problem"].pop("$defs")
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in openapi.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            if operation.get("security"):
+                responses.setdefault("401", {"description": "no token, or one invalid or expired"})
+            if "requestBody" in operation:
+                responses.setdefault(
+                    "400", {"description": "the body cannot be parsed (not UTF-8 JSON, or nested too deep)"}
+                )
+                responses.setdefault("413", {"description": "the body is larger than the limit"})
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = content
+                    if status == "422" and response.get("description") == "Validation Error":
+                        response["description"] = "invalid data (each bad field named in `errors`)"
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return openapi
+
+
 def install(app: FastAPI) -> None:
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI builds the document once and keeps it in openapi_schema; it is amended the first time.
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc, request)

@@ -232,6 +232,8 @@ class ReportHazardInput(Model):
     report: HazardReport
     # Set by a ledger import: the hazard opens in the recorded stage instead of the first one.
     imported: ImportedHazard | None = None
+    # Set by continue-as-new: the run goes on from where the previous one handed over.
+    carried: "CarriedHazard | None" = None
 
 
 class VerifyInput(Model):
@@ -352,6 +354,18 @@ class HazardRecord(Model):
     schedule_inputs: dict[str, ScheduleDeadlineInput] = Field(default_factory=dict)
     # "<deadline id>/<rung>" of every rung already fired: a re-armed deadline never fires one twice.
     fired: list[str] = Field(default_factory=list)
+    # Update id (the API's Idempotency-Key) -> the event its action made, for the latest actions: a retry that
+    # reaches a continued run is answered as the first attempt was, as Temporal does within one run.
+    recent_updates: dict[str, int] = Field(default_factory=dict)
+
+
+class CarriedHazard(Model):
+    """What a hazard workflow hands to its next run when its history has grown long (continue-as-new). `record`
+    keeps only its latest events: the earlier ones are in the read model and in the previous runs."""
+
+    record: HazardRecord
+    with_deadlines: bool
+    recount: bool = False
 
 
 class ActionResult(Model):
@@ -360,7 +374,11 @@ class ActionResult(Model):
 
 
 class HazardEvents(Model):
+    """The events this run holds. A continued run holds only the latest; the run before it holds the earlier ones
+    (infra.hazard_events.recorded_events follows the chain)."""
+
     events: list[HazardEvent]
+    previous_run_id: str | None = None
 
 
 class ProjectHazardInput(Model):
@@ -374,3 +392,6 @@ class ProjectionResult(Model):
     events_inserted: int
     events_already_present: int
     row_written: bool
+
+
+ReportHazardInput.model_rebuild()

@@ -14,7 +14,7 @@ from typing import IO, Any, Literal
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -101,7 +101,9 @@ class Sheet:
     def row(self, values: list[Any], *, font: Font | None = None) -> None:
         # Plain values for the long ledgers' cells: a styled cell costs several times as much to write.
         cells: list[Any] = []
-        for value, column in zip(values, self.columns, strict=True):
+        for raw, column in zip(values, self.columns, strict=True):
+            # Text people typed may hold control characters, which a worksheet cannot: they show as nothing anyway.
+            value = ILLEGAL_CHARACTERS_RE.sub("", raw) if isinstance(raw, str) else raw
             if column.number_format is None and font is None:
                 cells.append(value)
                 continue

@@ -23,9 +23,12 @@ def _ensure_sqlite_dir(database_url: str) -> None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the API read while the worker's projection writes; busy_timeout waits out short locks
     # instead of failing the activity.
+    # busy_timeout first, and WAL only when the file is not in it yet: switching the journal needs the lock, so a
+    # new connection opened while another writer holds it would otherwise fail at once ("database is locked").
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -50,12 +50,20 @@ def scope_condition(actor: Actor) -> ColumnElement[bool] | None:
         case Role.STREET:
             return col(Hazard.street) == actor.street if actor.street else false()
         case Role.DEPARTMENT:
-            first_event = select(HazardEventRow.hazard_id).where(
-                col(HazardEventRow.hazard_id) == col(Hazard.hazard_id), col(HazardEventRow.seq) == 1
+            # Correlated on the hazard only: a query that also selects events (the suspension ledger) must not
+            # have these subqueries' own events correlated away.
+            first_event = (
+                select(HazardEventRow.hazard_id)
+                .where(col(HazardEventRow.hazard_id) == col(Hazard.hazard_id), col(HazardEventRow.seq) == 1)
+                .correlate(Hazard)
             )
-            transferred = select(HazardEventRow.hazard_id).where(
-                col(HazardEventRow.hazard_id) == col(Hazard.hazard_id),
-                col(HazardEventRow.action) == Action.TRANSFER.value,
+            transferred = (
+                select(HazardEventRow.hazard_id)
+                .where(
+                    col(HazardEventRow.hazard_id) == col(Hazard.hazard_id),
+                    col(HazardEventRow.action) == Action.TRANSFER.value,
+                )
+                .correlate(Hazard)
             )
             return or_(
                 col(Hazard.department) == actor.organisation,

@@ -45,6 +45,7 @@ from contracts.deadlines import DEADLINE_OWNERS, Deadline, EscalationRecord, Iss
 from contracts.enums import Action, Stage
 from contracts.hazard import WORKFLOW_NAME, HazardEvent, HazardState, workflow_id
 from contracts.reconcile import HEALABLE, MAX_FINDINGS, DriftKind, Finding, ReconcileInput, ReconcileReport
+from infra.hazard_events import recorded_events
 from infra.metrics import READ_MODEL_DRIFT
 from letters.content import compose_letter
 from readmodel.models import EscalationRow, HazardEventRow, HazardSerial
@@ -178,9 +179,9 @@ async def read_truth(client: Client, hazard_id: str, *, completed: bool, with_ev
         state = await handle.query(HazardWorkflow.get_state, rpc_timeout=QUERY_TIMEOUT)
     if not with_events:
         return Truth(state, None)
-    recorded = await handle.query(HazardWorkflow.get_events, rpc_timeout=QUERY_TIMEOUT)
+    recorded = await recorded_events(client, hazard_id, rpc_timeout=QUERY_TIMEOUT)
     # Asked after the state, so they hold at least its events; any later ones belong to a newer state.
-    return Truth(state, [e for e in recorded.events if e.seq <= state.version])
+    return Truth(state, [e for e in recorded if e.seq <= state.version])
 
 
 def _tables() -> tuple[Any, Any, Any]:

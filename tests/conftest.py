@@ -1,6 +1,7 @@
 import asyncio
 import base64
 import contextlib
+import os
 import socket
 import sys
 import uuid
@@ -26,6 +27,7 @@ from infra.temporal import ensure_namespace, register_search_attributes
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from settings import Settings
+from tests.figures import record
 from tests.keys import CONVERTER, TEST_PAYLOAD_KEY
 from tests.postgres import PostgresServer, postgres_server
 from worker import build_worker
@@ -115,15 +117,34 @@ def task_queue() -> str:
     return f"hazards-{uuid.uuid4()}"
 
 
+def workflow_cache_size() -> int:
+    """The test workers' workflow cache: XIAOHAO_TEST_WORKFLOW_CACHE=0 replays every workflow task from the start
+    of its history, as a freshly deployed worker would (issue 8, `make reliability`)."""
+    return int(os.environ.get("XIAOHAO_TEST_WORKFLOW_CACHE", "1000"))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A run with the cache off is part of the reliability suite: its outcome is one of its figures."""
+    if workflow_cache_size() != 0:
+        return
+    counts = {kind: len(terminalreporter.stats.get(kind, [])) for kind in ("passed", "failed", "error")}
+    outcome = f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors"
+    record(3, "workflow suite with the worker's workflow cache off", outcome, scale="XIAOHAO_TEST_WORKFLOW_CACHE=0")
+
+
 @pytest_asyncio.fixture
 async def dev_worker(dev_env: WorkflowEnvironment, engine: Engine, task_queue: str) -> AsyncIterator[Worker]:
-    async with build_worker(dev_env.client, engine, task_queue=task_queue) as worker:
+    async with build_worker(
+        dev_env.client, engine, task_queue=task_queue, max_cached_workflows=workflow_cache_size()
+    ) as worker:
         yield worker
 
 
 @pytest_asyncio.fixture
 async def time_worker(time_env: WorkflowEnvironment, engine: Engine, task_queue: str) -> AsyncIterator[Worker]:
-    async with build_worker(time_env.client, engine, task_queue=task_queue) as worker:
+    async with build_worker(
+        time_env.client, engine, task_queue=task_queue, max_cached_workflows=workflow_cache_size()
+    ) as worker:
         yield worker
 
 

@@ -30,7 +30,8 @@ class ServiceProcess:
 
     name = "service"
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], program: str = sys.executable) -> None:
+        self._program = program
         self._args = args
         self._env = {**os.environ, **env}
         self._process: asyncio.subprocess.Process | None = None
@@ -50,7 +51,7 @@ class ServiceProcess:
         assert not self.running, f"one {self.name} at a time: stop the last one first"
         self._started = asyncio.Event()
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
+            self._program,
             *self._args,
             cwd=ROOT,
             env=self._env,
@@ -128,8 +129,8 @@ class WorkerProcess(ServiceProcess):
 
     name = "worker"
 
-    def __init__(self, env: dict[str, str]) -> None:
-        super().__init__(["worker.py"], env)
+    def __init__(self, env: dict[str, str], args: list[str] | None = None) -> None:
+        super().__init__(args or ["worker.py"], env)
 
     def _is_ready_line(self, record: dict[str, object]) -> bool:
         return record.get("event") == "worker started"
@@ -157,3 +158,30 @@ class ApiProcess(ServiceProcess):
                         self._started.set()
                         return
                 await asyncio.sleep(0.2)
+
+
+class DevServerProcess(ServiceProcess):
+    """`temporal server start-dev` on one SQLite file, so a killed server can be started again on what it wrote;
+    ready once it accepts a Temporal client."""
+
+    name = "temporal"
+
+    def __init__(self, database: Path, namespace: str) -> None:
+        self.port = free_port()
+        self.namespace = namespace
+        args = ["server", "start-dev", "--db-filename", str(database), "--ip", "127.0.0.1"]
+        args += ["--port", str(self.port), "--headless", "--namespace", namespace, "--log-level", "error"]
+        super().__init__(args, {}, program=str(Path(sys.executable).parent / "temporal"))
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def _wait_ready(self) -> None:
+        while True:
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                self._started.set()
+                return
+            await asyncio.sleep(0.1)

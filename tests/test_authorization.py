@@ -12,6 +12,7 @@ from contracts.enums import Action, Industry, Role, Source
 from contracts.hazard import Actor, Enterprise
 from contracts.policy import may
 from tests.conftest import ApiStack
+from tests.figures import record
 from tests.scenarios import (
     AUDITOR,
     COMMITTEE,
@@ -221,6 +222,13 @@ async def test_racing_decisions_have_one_winner_and_a_409(api: ApiStack) -> None
         assert loser.json()["stage"] == winner.json()["state"]["stage"]
     # Both orders happened: the race is real, not one side always arriving first.
     assert {a for a, _ in outcomes} == {200, 409}
+    scale = f"{len(outcomes)} rounds, approve against reject"
+    record(5, "racing decisions: rounds with exactly one winner and a 409", len(outcomes), scale=scale)
+    approvals = sum(a == 200 for a, _ in outcomes)
+    record(
+        5, "racing decisions: approvals won / rejections won", f"{approvals} / {len(outcomes) - approvals}", scale=scale
+    )
+    record(5, "racing decisions: 5xx answers", 0, scale=scale)
 
 
 def test_the_matrix_covers_every_action() -> None:

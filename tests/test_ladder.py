@@ -44,6 +44,7 @@ from contracts.hazard import (
 )
 from readmodel.admin_queries import save_calendar_override, save_policy
 from readmodel.models import EscalationRow
+from tests.conftest import workflow_cache_size
 from tests.keys import CONVERTER
 from tests.scenarios import ENTERPRISE, PATHS, REVIEWER, Handle, confirm_control, plan, start
 from workcalendar import WorkCalendar, YearOverride
@@ -330,6 +331,7 @@ async def test_a_refused_escalation_does_not_stop_the_hazard(
         workflows=[HazardWorkflow],
         activities=[read_model.project_hazard, schedule.schedule_deadline, schedule.load_policy, refuse_escalation],
         activity_executor=ThreadPoolExecutor(max_workers=4),
+        max_cached_workflows=workflow_cache_size(),
     ):
         handle = await start(time_env.client, PATHS["self_report_closed"], task_queue)
         state = await eventually(handle, lambda s: bool(s.deadlines), "armed")

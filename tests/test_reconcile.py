@@ -47,7 +47,7 @@ from readmodel.projection import Repair, write_projection
 from readmodel.queries import allocate_hazard_id
 from readmodel.reconcile import NoWorker, read_serials, reconcile
 from settings import Settings
-from tests.conftest import isolated_client
+from tests.conftest import isolated_client, workflow_cache_size
 from tests.keys import TEST_PAYLOAD_KEY
 from tests.scenarios import (
     COMMITTEE,
@@ -107,6 +107,7 @@ def hazard_worker(client: Client, engine: Engine, task_queue: str) -> Worker:
             escalation.issue_escalation,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=4),
+        max_cached_workflows=workflow_cache_size(),
     )
 
 
@@ -442,7 +443,7 @@ async def test_the_nightly_schedule_runs_the_reconciler_on_the_worker(
             assert [list(c.hour) for c in spec.calendars] == [[ScheduleRange(2)]]
             assert spec.time_zone_name == "Asia/Shanghai"
             # The worker every deployment runs (worker.py) has the reconciler's workflow and activity.
-            async with build_worker(client, engine, task_queue=TASK_QUEUE):
+            async with build_worker(client, engine, task_queue=TASK_QUEUE, max_cached_workflows=workflow_cache_size()):
                 await schedule.trigger()
 
                 async def started() -> bool:

@@ -39,7 +39,7 @@ from evidence import LocalEvidenceStore
 from infra.schedules import SCHEDULES, ScheduledWorkflow, ensure_schedules
 from readmodel.models import ReportSnapshot
 from settings import Settings
-from tests.conftest import ApiStack
+from tests.conftest import ApiStack, workflow_cache_size
 from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, INSPECTOR, STREET
 from tests.test_dispatch_as_of import STREET_A, STREET_B, Scenario, X, build, t
 from workcalendar import end_of_day
@@ -166,7 +166,9 @@ async def report_worker(
     dev_env: WorkflowEnvironment, engine: Engine, task_queue: str, tmp_path: Path
 ) -> AsyncIterator[Settings]:
     settings = Settings(data_dir=tmp_path)
-    async with build_worker(dev_env.client, engine, task_queue=task_queue, settings=settings):
+    async with build_worker(
+        dev_env.client, engine, task_queue=task_queue, settings=settings, max_cached_workflows=workflow_cache_size()
+    ):
         yield settings
 
 

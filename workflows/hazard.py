@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_NAME,
         ActionResult,
         Actor,
+        CarriedHazard,
         ConfirmInterimControlInput,
         DecideExtensionInput,
         Delisting,
@@ -71,6 +72,16 @@ DEADLINES_PATCH = "deadlines-and-ladder"
 COLOUR_RUNGS = frozenset({Rung.OVERDUE, Rung.REMINDER})
 LOCAL_TIMEOUT = timedelta(seconds=30)
 ESCALATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
+# A hazard sent back again and again (rejected rectifications, transfers, interim controls) has no bound on its
+# history. Past either mark, or when the server suggests it, the workflow continues as new: far inside Temporal's
+# limits (51,200 events, 50 MB) and issue 8's budget (10,240, 10 MB); a worst realistic hazard (20 rejections,
+# every rung, tests/test_history_budget.py) stays in one run at about 770 events and 1.3 MB.
+CONTINUE_AT_EVENTS = 2_000
+CONTINUE_AT_BYTES = 2 * 1024 * 1024
+# What a continued run keeps of the record's events (the rest are in the read model and the previous runs), and
+# how many recent update ids it answers retries for: enough for any client's retries across the hand-over.
+CARRIED_EVENTS = 20
+RECENT_UPDATES = 20
 
 
 # Outside the SDK's sandbox: the sandbox re-executes this module for every workflow it puts in the cache (a new
@@ -82,6 +93,17 @@ ESCALATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=5))
 class HazardWorkflow:
     @workflow.init
     def __init__(self, input: ReportHazardInput) -> None:
+        # What the next run, if any, starts from: the same report, and the record this run hands over.
+        self._input = input.model_copy(update={"carried": None})
+        # One change at a time: an action and a firing rung never interleave their awaits.
+        self._lock = asyncio.Lock()
+        self._wake = False
+        if input.carried is not None:
+            self._record = input.carried.record
+            self._with_deadlines = input.carried.with_deadlines
+            self._recount = input.carried.recount
+            self._started = True
+            return
         # New input fields only ever take this branch: histories recorded before imports replay unchanged.
         if input.imported is not None:
             self._record = lifecycle.open_imported(
@@ -90,9 +112,6 @@ class HazardWorkflow:
         else:
             self._record = lifecycle.open_hazard(input.hazard_id, input.report, input.actor, workflow.now())
         self._with_deadlines = workflow.patched(DEADLINES_PATCH)
-        # One change at a time: an action and a firing rung never interleave their awaits.
-        self._lock = asyncio.Lock()
-        self._wake = False
         self._recount = False
         self._started = False
 
@@ -107,7 +126,9 @@ class HazardWorkflow:
                 SA_SOURCE.value_set(state.report.source.value),
             ]
         )
-        if self._with_deadlines:
+        if input.carried is not None:
+            pass  # opened by the first run: policy, first deadline and projection are in the record
+        elif self._with_deadlines:
             async with self._lock:
                 policy = await workflow.execute_local_activity(
                     LOAD_POLICY_ACTIVITY,
@@ -136,6 +157,8 @@ class HazardWorkflow:
 
     async def _climb_until_done(self) -> None:
         while not self._finished():
+            if self._history_is_long():
+                await self._continue_as_new()
             if self._recount:
                 async with self._lock:
                     await self._recount_deadlines()
@@ -174,7 +197,58 @@ class HazardWorkflow:
 
     @workflow.query
     def get_events(self) -> HazardEvents:
-        return HazardEvents(events=self._record.events)
+        return HazardEvents(events=self._record.events, previous_run_id=workflow.info().continued_run_id)
+
+    # --- continue-as-new: a long history hands the record over to a fresh run ---------------------------------
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= CONTINUE_AT_EVENTS
+            or info.get_current_history_size() >= CONTINUE_AT_BYTES
+        )
+
+    async def _continue_as_new(self) -> None:
+        # Actions already accepted finish here; their answers go out before the hand-over.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        record = self._record
+        kept = [e for e in record.events[-CARRIED_EVENTS:]] + [
+            e for e in record.events[:-CARRIED_EVENTS] if e.seq > record.projected_seq
+        ]
+        kept.sort(key=lambda e: e.seq)
+        first = kept[0].seq if kept else record.state.version + 1
+        carried = record.model_copy(
+            update={
+                "events": kept,
+                "recent_updates": {k: seq for k, seq in record.recent_updates.items() if seq >= first},
+            }
+        )
+        workflow.logger.info("history long: continuing as new from event %d", first)
+        workflow.continue_as_new(
+            self._input.model_copy(
+                update={
+                    "carried": CarriedHazard(record=carried, with_deadlines=self._with_deadlines, recount=self._recount)
+                }
+            )
+        )
+
+    def _remember_update(self, event: HazardEvent) -> None:
+        info = workflow.current_update_info()
+        if info is None:
+            return
+        recent = self._record.recent_updates
+        recent[info.id] = event.seq
+        for stale in list(recent)[:-RECENT_UPDATES]:
+            del recent[stale]
+
+    def _answered(self) -> ActionResult | None:
+        """The answer this update's id already got, when a retry reaches a run continued after it (within one run
+        Temporal itself answers retries and they never get here)."""
+        info = workflow.current_update_info()
+        seq = None if info is None else self._record.recent_updates.get(info.id)
+        event = next((e for e in self._record.events if e.seq == seq), None)
+        return None if event is None else ActionResult(state=self._record.state, event=event)
 
     # --- people's actions: one update each, validated before anything reaches history -------------------------
 
@@ -275,12 +349,17 @@ class HazardWorkflow:
         self._check(Action.TRANSFER, input.actor, input.transfer)
 
     def _check(self, action: Action, actor: Actor, payload: BaseModel) -> None:
+        if self._answered() is not None:
+            return
         lifecycle.check_jurisdiction(self._record.state, actor)
         lifecycle.check(self._record.state, action, actor, payload, workflow.now())
 
     async def _act(self, action: Action, actor: Actor, payload: BaseModel) -> ActionResult:
+        if (answered := self._answered()) is not None:
+            return answered
         if not self._with_deadlines:
             event = lifecycle.apply(self._record, action, actor, payload, workflow.now())
+            self._remember_update(event)
             await self._act_as_before_deadlines()
             return ActionResult(state=self._record.state, event=event)
         # An action arriving with the start waits for the policy and the first deadline.
@@ -289,6 +368,7 @@ class HazardWorkflow:
             before = self._record.state.stage
             # Checked again here: an action or rung handled while this one waited may have changed the state.
             event = lifecycle.apply(self._record, action, actor, payload, workflow.now())
+            self._remember_update(event)
             if self._with_deadlines:
                 await self._follow_up(before, payload)
             self._upsert_progress()

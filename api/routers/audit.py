@@ -16,7 +16,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import EngineDep, SessionDep, TemporalDep, role_in
+from api.deps import EngineDep, Offset, SessionDep, TemporalDep, role_in
 from api.errors import not_found
 from audit import store as audit_store
 from audit.chain import VerifyResult
@@ -55,7 +55,7 @@ def records(
     outcome: Annotated[str | None, Query(pattern="^(accepted|denied|error)$")] = None,
     since: Annotated[AwareDatetime | None, Query(description="from this time (inclusive)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="before this time")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditRecordsPublic:
     where = AuditFilter(

@@ -5,7 +5,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
-from api.deps import CurrentActor, SessionDep
+from api.deps import CurrentActor, RowId, SessionDep
 from api.errors import Problem
 from api.jurisdiction import require_visible, visible
 from contracts.deadlines import RUNG_LABELS, EscalationRecord, Rung
@@ -61,7 +61,7 @@ def hazard_escalations(hazard_id: str, session: SessionDep, actor: CurrentActor)
         404: {"description": "no such escalation, or a reminder (which has no letter)"},
     },
 )
-def escalation_letter(escalation_id: int, session: SessionDep, actor: CurrentActor) -> Response:
+def escalation_letter(escalation_id: RowId, session: SessionDep, actor: CurrentActor) -> Response:
     row = escalation_queries.escalation(session=session, escalation_id=escalation_id)
     if row is None or not visible(actor, row.hazard_id, session):
         raise Problem(404, "EscalationNotFound", f"未找到编号为 {escalation_id} 的督办记录", title="督办记录不存在")

@@ -14,11 +14,12 @@ from fastapi.responses import StreamingResponse
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.background import BackgroundTask
+from temporalio.client import Client
 
 from api.deps import CurrentActor, TemporalDep
 from api.errors import Problem
 from api.jurisdiction import require_sees
-from api.routers.hazards import Handle, HazardId, current_state, handle_for
+from api.routers.hazards import HazardId, current_state, handle_for
 from contracts.base import Model
 from contracts.enums import Action
 from contracts.hazard import HazardState
@@ -35,7 +36,7 @@ from evidence import (
     parse_ref,
 )
 from evidence.store import Intake, clean_filename
-from workflows.hazard import HazardWorkflow
+from infra.hazard_events import recorded_events
 
 if TYPE_CHECKING:
     # Declared for type checkers only: the library defines it under TYPE_CHECKING.
@@ -226,15 +227,13 @@ def cited(state: HazardState) -> set[str]:
     return {ref for r in rectifications if r is not None for ref in r.evidence}
 
 
-async def cites(handle: Handle, state: HazardState, ref: str) -> bool:
+async def cites(temporal: Client, state: HazardState, ref: str) -> bool:
     if ref in cited(state):
         return True
     # A rectification the review sent back is replaced in the state, but its evidence stays part of the record.
-    history = await handle.query(HazardWorkflow.get_events)
+    events = await recorded_events(temporal, state.hazard_id)
     return any(
-        ref in event.payload.get("evidence", ())
-        for event in history.events
-        if event.action is Action.REPORT_RECTIFICATION
+        ref in event.payload.get("evidence", ()) for event in events if event.action is Action.REPORT_RECTIFICATION
     )
 
 
@@ -270,7 +269,7 @@ async def download_evidence(
     state = await current_state(handle, hazard_id)
     require_sees(actor, state)
     ref = f"sha256:{sha256}"
-    if parse_ref(ref) is None or not await cites(handle, state, ref):
+    if parse_ref(ref) is None or not await cites(temporal, state, ref):
         raise evidence_not_found()
     try:
         evidence = await run_in_threadpool(store.open, sha256)

@@ -13,7 +13,16 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentActor, EngineDep, HazardFilterDep, IdempotencyKey, SessionDep, SettingsDep, TemporalDep
+from api.deps import (
+    CurrentActor,
+    EngineDep,
+    HazardFilterDep,
+    IdempotencyKey,
+    Offset,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+)
 from api.errors import Problem, from_application_error, not_found
 from api.jurisdiction import for_reader, require_sees, require_visible
 from contracts.clock import CHINA_TZ
@@ -305,7 +314,7 @@ def list_hazards(
     session: SessionDep,
     actor: CurrentActor,
     where: HazardFilterDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> HazardsPublic:
     now = datetime.now(CHINA_TZ)

@@ -55,7 +55,7 @@ def require_importer(actor: Actor) -> None:
 @router.get(
     "/template.xlsx",
     summary="导入模板：空的重大隐患督改台账，含全部可导入的列和填写说明",
-    responses=XLSX_RESPONSE,
+    responses={**XLSX_RESPONSE, 403: JOB_RESPONSES[403]},
 )
 def import_template(actor: CurrentActor, settings: SettingsDep) -> StreamingResponse:
     require_importer(actor)

@@ -20,7 +20,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.reports import report_store
-from api.deps import Day, SessionDep, SettingsDep, TemporalDep, role_in
+from api.deps import Day, Offset, RowId, SessionDep, SettingsDep, TemporalDep, role_in
 from api.errors import Problem, from_application_error
 from contracts.base import Model
 from contracts.clock import CHINA_TZ, china_date
@@ -74,7 +74,7 @@ def list_reports(
     actor: Reader,
     kind: ReportKind | None = None,
     trigger: ReportTrigger | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReportSnapshotsPublic:
     conditions = []
@@ -105,7 +105,7 @@ def list_reports(
     },
 )
 async def download_report(
-    snapshot_id: int, session: SessionDep, actor: Reader, store: ReportStoreDep
+    snapshot_id: RowId, session: SessionDep, actor: Reader, store: ReportStoreDep
 ) -> StreamingResponse:
     snapshot = session.get(ReportSnapshot, snapshot_id)
     if snapshot is None:

@@ -1,0 +1,367 @@
+"""Crashes (issue 8, item 1): hazards walk their whole lifecycle while the worker is SIGKILLed again and again at
+random moments and the Temporal dev server is SIGKILLed and started again on the same database file.
+
+Afterwards no hazard is lost, every one ends where its actions say, and the read model holds each hazard's events
+exactly once and in order. The worker logs each redelivered projection it absorbed ("projection redelivered"): the
+run must have absorbed some, or the crashes never hit the window the idempotency exists for. The negative control
+runs the same loop with a worker whose projection is a plain insert into a table without the (hazard, seq) key,
+and the same check must then find doubled events. Besides the kills from outside, the worker (tests/crash_worker.py)
+SIGKILLs itself right after every few projection writes, before the workflow task asking for them completes: the
+one window where a redelivery can happen, which random kills hit only now and then.
+
+Escalations need deadlines to pass, which takes working days on a real server; the ladder is tested under
+time-skipping in tests/test_ladder.py, and tests/test_worker_crash.py kills the worker in the middle of updates.
+"""
+
+import asyncio
+import base64
+import json
+import random
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlmodel import Session, col, select
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError
+
+from contracts.hazard import TASK_QUEUE, ActionResult, HazardState, ReportHazardInput, workflow_id
+from infra.temporal import ensure_namespace
+from readmodel.db import make_engine
+from readmodel.migrate import upgrade
+from readmodel.models import Hazard, HazardEventRow
+from tests.figures import record
+from tests.keys import CONVERTER, TEST_PAYLOAD_KEY
+from tests.processes import DevServerProcess, WorkerProcess
+from tests.scenarios import PATHS, Step
+from tests.scenarios import Path as LifecyclePath
+from workflows.hazard import HazardWorkflow
+
+T = TypeVar("T")
+
+SEED = 20261206
+NAMESPACE = "xiaohao-crash-loop"
+# A dead worker's workflow tasks pass to the next one when their start-to-close timeout ends; the default 10 s
+# would leave a 100-kill run mostly waiting. 3 s is still far above a task's own run time here.
+TASK_TIMEOUT = timedelta(seconds=3)
+# How long one call may hang on a dead server before it is sent again (with the same ids).
+CALL_TIMEOUT = 15.0
+# Every hazard finished within this after the last crash, or the run failed.
+SETTLE_SECONDS = 180.0
+
+
+@dataclass(frozen=True)
+class Size:
+    hazards: int
+    worker_kills: int
+    server_restarts: int
+    # Seconds between crashes: long enough for work to start between them, short enough to hit it mid-flight.
+    gap: tuple[float, float]
+    # Seconds a hazard waits before each action, so that lives overlap the whole crash loop.
+    pause: tuple[float, float]
+    # Each worker process dies right after this many projection writes (tests/crash_worker.py).
+    die_after_writes: int
+
+    @property
+    def scale(self) -> str:
+        return f"{self.hazards} hazards, {self.worker_kills} worker kills, {self.server_restarts} server restarts"
+
+
+QUICK = Size(hazards=6, worker_kills=2, server_restarts=1, gap=(0.5, 2.0), pause=(0.0, 4.0), die_after_writes=8)
+FULL = Size(hazards=50, worker_kills=100, server_restarts=5, gap=(0.5, 3.0), pause=(0.0, 100.0), die_after_writes=25)
+CONTROL = Size(hazards=10, worker_kills=8, server_restarts=0, gap=(0.3, 1.5), pause=(0.0, 4.0), die_after_writes=6)
+
+
+@dataclass
+class Stack:
+    server: DevServerProcess
+    worker: WorkerProcess
+    database_url: str
+    client: Client | None = None
+    in_flight: int = 0
+    retries: Counter[str] = field(default_factory=Counter)
+
+    async def connect(self) -> Client:
+        if self.client is None:
+            self.client = await Client.connect(self.server.address, namespace=NAMESPACE, data_converter=CONVERTER)
+        return self.client
+
+    async def stop(self) -> None:
+        await self.worker.kill()
+        await self.server.kill()
+
+
+def stack_for(tmp_path: Path, size: "Size", *, plain_insert: bool = False) -> Stack:
+    server = DevServerProcess(tmp_path / "temporal.db", NAMESPACE)
+    url = f"sqlite:///{tmp_path / 'readmodel.db'}"
+    env = {
+        "XIAOHAO_TEMPORAL_ADDRESS": server.address,
+        "XIAOHAO_TEMPORAL_NAMESPACE": NAMESPACE,
+        "DATABASE_URL": url,
+        "XIAOHAO_LOG_JSON": "true",
+        "XIAOHAO_DATA_DIR": str(tmp_path),
+        "XIAOHAO_PAYLOAD_KEY": base64.b64encode(TEST_PAYLOAD_KEY).decode(),
+        "XIAOHAO_WORKER_METRICS_PORT": "0",
+        "XIAOHAO_TEST_DIE_AFTER_WRITES": str(size.die_after_writes),
+    }
+    args = ["-m", "tests.crash_worker", *(["--plain-insert"] if plain_insert else [])]
+    return Stack(server=server, worker=WorkerProcess(env, args), database_url=url)
+
+
+async def persistently(
+    stack: Stack, what: str, call: Callable[[Client], Awaitable[T]], until: float, *, acts: bool = True
+) -> T:
+    """`call` until it answers, through dead workers and a dead server. Every retry carries the same workflow and
+    update ids, so a first attempt that did land is found, not repeated. `acts`: a start or an action (what a
+    crash should interrupt), not a wait for the result."""
+    stack.in_flight += acts
+    try:
+        while True:
+            try:
+                return await asyncio.wait_for(call(await stack.connect()), CALL_TIMEOUT)
+            except WorkflowUpdateFailedError:
+                raise
+            # An update's wait cut short (by our timeout, or a server going away) says so with its own error.
+            except (RPCError, TimeoutError, RuntimeError, WorkflowUpdateRPCTimeoutOrCancelledError) as err:
+                if time.monotonic() > until:
+                    raise AssertionError(f"{what} still failing at the deadline: {err!r}") from err
+                stack.retries[type(err).__name__] += 1
+                await asyncio.sleep(0.5)
+    finally:
+        stack.in_flight -= acts
+
+
+async def live(stack: Stack, hazard_id: str, path: LifecyclePath, pause: random.Random, size: Size) -> HazardState:
+    """One hazard's whole life, pausing before each action so that lives overlap the crashes."""
+    until = time.monotonic() + 3600
+
+    async def start(client: Client) -> None:
+        await client.start_workflow(
+            HazardWorkflow.run,
+            ReportHazardInput(hazard_id=hazard_id, actor=path.reporter, report=path.report()),
+            id=workflow_id(hazard_id),
+            task_queue=TASK_QUEUE,
+            task_timeout=TASK_TIMEOUT,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    await persistently(stack, f"start {hazard_id}", start, until)
+    for number, step in enumerate(path.steps):
+        await asyncio.sleep(pause.uniform(*size.pause))
+
+        async def act(client: Client, step: Step = step, number: int = number) -> ActionResult:
+            handle = client.get_workflow_handle(workflow_id(hazard_id))
+            result: ActionResult = await handle.execute_update(
+                step.update, step.input(), id=f"{hazard_id}-{number}", result_type=ActionResult
+            )
+            return result
+
+        result = await persistently(stack, f"{hazard_id} action {number + 1}", act, until)
+        assert result.event.seq == number + 2, f"{hazard_id} action {number + 1} made event {result.event.seq}"
+
+    async def finish(client: Client) -> HazardState:
+        handle = client.get_workflow_handle_for(HazardWorkflow.run, workflow_id(hazard_id))
+        return await handle.result()
+
+    return await persistently(stack, f"{hazard_id} result", finish, until, acts=False)
+
+
+@dataclass
+class Crashes:
+    worker_kills: int = 0
+    kills_with_calls_in_flight: int = 0
+    kills_while_hazards_lived: int = 0
+    deaths_in_write_window: int = 0
+    server_restarts: int = 0
+
+
+async def crash_loop(stack: Stack, size: Size, rng: random.Random, lives: list["asyncio.Task[HazardState]"]) -> Crashes:
+    """SIGKILL the worker size.worker_kills times; at evenly spaced kills, the server too, then start both again."""
+    crashes = Crashes()
+    restart_at = {round((i + 1) * size.worker_kills / (size.server_restarts + 1)) for i in range(size.server_restarts)}
+    for number in range(1, size.worker_kills + 1):
+        await asyncio.sleep(rng.uniform(*size.gap))
+        crashes.kills_with_calls_in_flight += stack.in_flight > 0
+        crashes.kills_while_hazards_lived += not all(life.done() for life in lives)
+        crashes.deaths_in_write_window += not stack.worker.running
+        await stack.worker.kill()
+        crashes.worker_kills += 1
+        if number in restart_at:
+            await stack.server.kill()
+            crashes.server_restarts += 1
+            await asyncio.sleep(rng.uniform(0.2, 1.5))
+            await stack.server.start()
+        await asyncio.sleep(rng.uniform(0.0, 0.5))
+        await stack.worker.start()
+    return crashes
+
+
+async def keep_alive(worker: WorkerProcess) -> None:
+    """After the loop: a worker that died in the write window is started again, until the hazards are done."""
+    while True:
+        if not worker.running:
+            await worker.kill()
+            await worker.start()
+        await asyncio.sleep(0.5)
+
+
+def absorbed_redeliveries(worker: WorkerProcess) -> int:
+    """Events the projection found already written: redeliveries the idempotent write absorbed."""
+    absorbed = 0
+    for line in worker.log:
+        _, _, body = line.partition("] ")
+        if "projection redelivered" not in body:
+            continue
+        entry = json.loads(body)
+        absorbed += int(entry["events_already_present"])
+    return absorbed
+
+
+def read_model_problems(database_url: str, finals: dict[str, tuple[HazardState, list[str]]]) -> list[str]:
+    """Everything the read model holds that the workflows do not say: lost hazards, lost, doubled or reordered
+    events, a row behind its workflow. Empty when it is exactly right."""
+    problems: list[str] = []
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            rows = {h.hazard_id: h for h in session.exec(select(Hazard)).all()}
+            events: dict[str, list[HazardEventRow]] = {}
+            for row in session.exec(select(HazardEventRow).order_by(col(HazardEventRow.id))).all():
+                events.setdefault(row.hazard_id, []).append(row)
+    finally:
+        engine.dispose()
+    for hazard_id, (final, actions) in finals.items():
+        hazard = rows.get(hazard_id)
+        if hazard is None:
+            problems.append(f"{hazard_id}: no row in the read model")
+            continue
+        if (hazard.stage, hazard.version) != (final.stage, final.version):
+            problems.append(
+                f"{hazard_id}: row at {hazard.stage} v{hazard.version}, workflow at {final.stage} v{final.version}"
+            )
+        seqs = [e.seq for e in events.get(hazard_id, [])]
+        doubled = sum(n - 1 for n in Counter(seqs).values())
+        if doubled:
+            problems.append(f"{hazard_id}: {doubled} events doubled")
+        if sorted(set(seqs)) != list(range(1, final.version + 1)):
+            problems.append(f"{hazard_id}: events {sorted(set(seqs))} of 1..{final.version}")
+        elif not doubled and seqs != sorted(seqs):
+            problems.append(f"{hazard_id}: events written out of order {seqs}")
+        elif not doubled and [e.action for e in events[hazard_id]] != actions:
+            problems.append(f"{hazard_id}: actions {[e.action for e in events[hazard_id]]}, workflow says {actions}")
+    if missing := set(rows) - set(finals):
+        problems.append(f"rows for hazards nobody reported: {sorted(missing)}")
+    return problems
+
+
+@dataclass
+class Outcome:
+    crashes: Crashes
+    finals: dict[str, tuple[HazardState, list[str]]]
+    paths: dict[str, LifecyclePath]
+    problems: list[str]
+    absorbed: int
+    retries: int
+    seconds: float
+
+
+async def run_loop(stack: Stack, size: Size) -> Outcome:
+    rng = random.Random(SEED)
+    names = sorted(PATHS)
+    paths = {f"CRASH-{n:03d}": PATHS[names[n % len(names)]] for n in range(size.hazards)}
+    began = time.monotonic()
+    await stack.server.start()
+    # start-dev made the namespace bare: our retention and search attributes, as `make run` does.
+    await ensure_namespace(await stack.connect(), NAMESPACE)
+    await stack.worker.start()
+    try:
+        lives = [
+            asyncio.create_task(live(stack, hazard_id, path, random.Random(f"{SEED}-{hazard_id}"), size))
+            for hazard_id, path in paths.items()
+        ]
+        crashes = await crash_loop(stack, size, rng, lives)
+        keeper = asyncio.create_task(keep_alive(stack.worker))
+        _, pending = await asyncio.wait(lives, timeout=SETTLE_SECONDS)
+        keeper.cancel()
+        for task in pending:
+            task.cancel()
+        assert not pending, (
+            f"{len(pending)} hazards unfinished {SETTLE_SECONDS}s after the last crash:\n{stack.worker.tail()}"
+        )
+        states = [task.result() for task in lives]
+        client = await stack.connect()
+        finals: dict[str, tuple[HazardState, list[str]]] = {}
+        for state in states:
+            recorded = await client.get_workflow_handle(workflow_id(state.hazard_id)).query(HazardWorkflow.get_events)
+            finals[state.hazard_id] = (state, [e.action.value for e in recorded.events])
+        problems = read_model_problems(stack.database_url, finals)
+    finally:
+        await stack.stop()
+    absorbed = absorbed_redeliveries(stack.worker)
+    return Outcome(crashes, finals, paths, problems, absorbed, stack.retries.total(), time.monotonic() - began)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "size", [pytest.param(QUICK, id="quick"), pytest.param(FULL, id="full", marks=pytest.mark.reliability)]
+)
+async def test_hazards_survive_killed_workers_and_a_killed_server_with_nothing_lost_or_doubled(
+    tmp_path: Path, size: Size
+) -> None:
+    outcome = await run_loop(stack_for(tmp_path, size), size)
+
+    assert outcome.problems == []
+    for hazard_id, (state, _) in outcome.finals.items():
+        path = outcome.paths[hazard_id]
+        assert state.stage is path.final, hazard_id
+        assert state.version == len(path.steps) + 1, hazard_id
+    assert len(outcome.finals) == size.hazards
+    # The crashes happened as planned and came while work was in flight.
+    assert (outcome.crashes.worker_kills, outcome.crashes.server_restarts) == (size.worker_kills, size.server_restarts)
+    assert outcome.crashes.kills_while_hazards_lived >= size.worker_kills * 3 // 4, outcome.crashes
+    # Lives pause between actions, so many kills fall between calls; enough must land on one.
+    assert outcome.crashes.kills_with_calls_in_flight >= max(1, size.worker_kills // 10), outcome.crashes
+    # The idempotent projection was really exercised.
+    assert outcome.absorbed > 0, "no redelivered projection: the kills never hit the window between write and commit"
+
+    events = sum(state.version for state, _ in outcome.finals.values())
+    record(1, "hazards lost", size.hazards - len(outcome.finals), scale=size.scale)
+    record(1, "events lost, doubled or out of order in the read model", len(outcome.problems), scale=size.scale)
+    record(1, "events recorded", events, scale=size.scale)
+    record(1, "worker kills with calls in flight", outcome.crashes.kills_with_calls_in_flight, scale=size.scale)
+    deaths = outcome.crashes.deaths_in_write_window
+    record(1, "worker deaths right after a projection write (self-inflicted SIGKILL)", deaths, scale=size.scale)
+    record(1, "redelivered events absorbed by the idempotent projection", outcome.absorbed, scale=size.scale)
+    record(1, "client calls sent again through the crashes", outcome.retries, scale=size.scale)
+    record(1, "wall time", round(outcome.seconds), "s", scale=size.scale)
+
+
+def without_event_key(database_url: str) -> None:
+    """The events table as a naive schema would have it: no unique (hazard, seq)."""
+    path = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as db:
+        (ddl,) = db.execute("select sql from sqlite_master where name = 'hazard_event'").fetchone()
+        keyless = ddl.replace(", \n\tCONSTRAINT uq_hazard_event_seq UNIQUE (hazard_id, seq)", "")
+        assert keyless != ddl, ddl
+        db.executescript(
+            f"drop table hazard_event; {keyless}; create index ix_hazard_event_hazard_id on hazard_event (hazard_id);"
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+async def test_negative_control_a_plain_insert_doubles_events_and_the_check_finds_them(tmp_path: Path) -> None:
+    stack = stack_for(tmp_path, CONTROL, plain_insert=True)
+    upgrade(stack.database_url)
+    without_event_key(stack.database_url)
+    outcome = await run_loop(stack, CONTROL)
+    doubled = [p for p in outcome.problems if "doubled" in p]
+    assert doubled, f"the plain insert doubled nothing in {CONTROL.worker_kills} kills: {outcome.problems}"
+    record(1, "negative control (plain insert): hazards with doubled events", len(doubled), scale=CONTROL.scale)
