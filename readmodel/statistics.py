@@ -279,8 +279,11 @@ def hazards_as_of(
         )
         .order_by(col(HazardEventRow.hazard_id), col(HazardEventRow.seq))
     ).all()
+    # Each statement reads its own snapshot (SQLite outside a write, PostgreSQL read committed): a hazard reported
+    # between the two reads has events here and no entry above, and is left out like any reported after.
     for hazard_id, action, at, before, after, *facts in events:
-        hazards[hazard_id].apply(action, at, before, after, dict(zip(FACT_NAMES, facts, strict=True)))
+        if (hazard := hazards.get(hazard_id)) is not None:
+            hazard.apply(action, at, before, after, dict(zip(FACT_NAMES, facts, strict=True)))
     return hazards
 
 
@@ -307,7 +310,8 @@ def hazard_statistics(
         )
     ).all()
     for hazard_id, rung, at in rungs:
-        hazards[hazard_id].rungs.append((Rung(rung), at))
+        if (hazard := hazards.get(hazard_id)) is not None:  # reported since the first read (hazards_as_of)
+            hazard.rungs.append((Rung(rung), at))
 
     groups: dict[str | None, list[HazardAsOf]] = defaultdict(list)
     for hazard in hazards.values():

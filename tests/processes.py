@@ -2,6 +2,7 @@
 or an orchestrator (SIGTERM) stops them."""
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -23,6 +24,34 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def service_env(
+    *,
+    temporal_address: str,
+    namespace: str,
+    database_url: str,
+    data_dir: Path,
+    payload_key: bytes | None = None,
+    jwt_secret: str | None = None,
+    **more: str,
+) -> dict[str, str]:
+    """The environment a worker or API process of the stack under test reads its settings from: JSON logs, no
+    fixed metrics ports (a developer's running stack holds them). Keys left out are the data directory's own."""
+    env = {
+        "XIAOHAO_TEMPORAL_ADDRESS": temporal_address,
+        "XIAOHAO_TEMPORAL_NAMESPACE": namespace,
+        "DATABASE_URL": database_url,
+        "XIAOHAO_DATA_DIR": str(data_dir),
+        "XIAOHAO_LOG_JSON": "true",
+        "XIAOHAO_WORKER_METRICS_PORT": "0",
+        "XIAOHAO_WORKER_SDK_METRICS_PORT": "0",
+    }
+    if payload_key is not None:
+        env["XIAOHAO_PAYLOAD_KEY"] = base64.b64encode(payload_key).decode()
+    if jwt_secret is not None:
+        env["XIAOHAO_JWT_SECRET"] = jwt_secret
+    return env | {f"XIAOHAO_{name.upper()}": value for name, value in more.items()}
 
 
 class ServiceProcess:

@@ -29,7 +29,7 @@ from infra.codec import load_or_create_key
 from infra.temporal import ensure_namespace
 from settings import Settings
 from tests.figures import record
-from tests.processes import ROOT, ApiProcess, DevServerProcess, WorkerProcess
+from tests.processes import ROOT, ApiProcess, DevServerProcess, WorkerProcess, service_env
 from tests.scenarios import AUDITOR, ENTERPRISE, REVIEWER, plan, rectification, report
 from tests.test_evidence import png
 
@@ -68,16 +68,15 @@ class Stack:
 
 
 def environment(data_dir: Path, server: DevServerProcess) -> dict[str, str]:
-    return {
-        "XIAOHAO_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{data_dir / 'readmodel.db'}",
-        "XIAOHAO_TEMPORAL_ADDRESS": server.address,
-        "XIAOHAO_TEMPORAL_NAMESPACE": NAMESPACE,
-        "XIAOHAO_LOG_JSON": "true",
-        "XIAOHAO_WORKER_METRICS_PORT": "0",
-        # A checkpoint every few records, so the backup holds some.
-        "XIAOHAO_AUDIT_CHECKPOINT_EVERY": "3",
-    }
+    # The keys are the data directory's own, as under `make run`; a checkpoint every few records, so the backup
+    # holds some.
+    return service_env(
+        temporal_address=server.address,
+        namespace=NAMESPACE,
+        database_url=f"sqlite:///{data_dir / 'readmodel.db'}",
+        data_dir=data_dir,
+        audit_checkpoint_every="3",
+    )
 
 
 def settings_for(data_dir: Path) -> Settings:

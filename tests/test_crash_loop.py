@@ -14,7 +14,6 @@ time-skipping in tests/test_ladder.py, and tests/test_worker_crash.py kills the 
 """
 
 import asyncio
-import base64
 import json
 import random
 import sqlite3
@@ -39,7 +38,7 @@ from readmodel.migrate import upgrade
 from readmodel.models import Hazard, HazardEventRow
 from tests.figures import record
 from tests.keys import CONVERTER, TEST_PAYLOAD_KEY
-from tests.processes import DevServerProcess, WorkerProcess
+from tests.processes import DevServerProcess, WorkerProcess, service_env
 from tests.scenarios import PATHS, Step
 from tests.scenarios import Path as LifecyclePath
 from workflows.hazard import HazardWorkflow
@@ -101,16 +100,14 @@ class Stack:
 def stack_for(tmp_path: Path, size: "Size", *, plain_insert: bool = False) -> Stack:
     server = DevServerProcess(tmp_path / "temporal.db", NAMESPACE)
     url = f"sqlite:///{tmp_path / 'readmodel.db'}"
-    env = {
-        "XIAOHAO_TEMPORAL_ADDRESS": server.address,
-        "XIAOHAO_TEMPORAL_NAMESPACE": NAMESPACE,
-        "DATABASE_URL": url,
-        "XIAOHAO_LOG_JSON": "true",
-        "XIAOHAO_DATA_DIR": str(tmp_path),
-        "XIAOHAO_PAYLOAD_KEY": base64.b64encode(TEST_PAYLOAD_KEY).decode(),
-        "XIAOHAO_WORKER_METRICS_PORT": "0",
-        "XIAOHAO_TEST_DIE_AFTER_WRITES": str(size.die_after_writes),
-    }
+    env = service_env(
+        temporal_address=server.address,
+        namespace=NAMESPACE,
+        database_url=url,
+        data_dir=tmp_path,
+        payload_key=TEST_PAYLOAD_KEY,
+        test_die_after_writes=str(size.die_after_writes),
+    )
     args = ["-m", "tests.crash_worker", *(["--plain-insert"] if plain_insert else [])]
     return Stack(server=server, worker=WorkerProcess(env, args), database_url=url)
 

@@ -17,8 +17,9 @@ from temporalio.api.enums.v1 import EventType
 from contracts.hazard import Actor, workflow_id
 from tests.conftest import ApiStack
 from tests.figures import record
-from tests.scenarios import AUDITOR, ENTERPRISE, REVIEWER, plan, rectification
+from tests.scenarios import AUDITOR, ENTERPRISE, REVIEWER, plan
 from tests.test_api import new_hazard, post, report_body
+from tests.test_listing_and_extension_api import to_review
 
 pytestmark = pytest.mark.databases
 
@@ -50,13 +51,7 @@ async def accepted_updates(api: ApiStack, hazard_id: str) -> Counter[str]:
 
 async def in_review(api: ApiStack) -> str:
     hazard_id = str((await new_hazard(api))["hazard_id"])
-    for action, body in (
-        ("plan", plan().model_dump(mode="json")),
-        ("interim-controls", {"kind": "cordon", "measures": "设置警戒区"}),
-        ("rectification", rectification().model_dump(mode="json")),
-    ):
-        response = await post(api, f"/hazards/{hazard_id}/{action}", ENTERPRISE, body)
-        assert response.status_code == 200, response.text
+    await to_review(api, hazard_id)
     return hazard_id
 
 

@@ -3,7 +3,6 @@ PostgreSQL read model. Hazards are driven through both APIs, one worker is SIGKI
 still ends CLOSED with each of its events in the read model exactly once. The API drains on SIGTERM."""
 
 import asyncio
-import base64
 import signal
 import uuid
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from readmodel.migrate import upgrade
 from readmodel.models import Hazard, HazardEventRow
 from tests.keys import TEST_PAYLOAD_KEY
 from tests.postgres import PostgresServer
-from tests.processes import API_DRAIN_SECONDS, ApiProcess, ServiceProcess, WorkerProcess
+from tests.processes import API_DRAIN_SECONDS, ApiProcess, ServiceProcess, WorkerProcess, service_env
 from tests.scenarios import ENTERPRISE, REVIEWER, plan, rectification, report
 
 HAZARDS = 12
@@ -67,18 +66,15 @@ async def cluster(dev_env: WorkflowEnvironment, postgres: PostgresServer, tmp_pa
     database_url = postgres.create_database("scale")
     upgrade(database_url)
     secret = "scale-secret-" + uuid.uuid4().hex
-    env = {
-        "XIAOHAO_TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "XIAOHAO_TEMPORAL_NAMESPACE": namespace,
-        "DATABASE_URL": database_url,
+    env = service_env(
+        temporal_address=dev_env.client.service_client.config.target_host,
+        namespace=namespace,
+        database_url=database_url,
         # Shared by every process, as a volume is in production (evidence, audit checkpoints).
-        "XIAOHAO_DATA_DIR": str(tmp_path),
-        "XIAOHAO_PAYLOAD_KEY": base64.b64encode(TEST_PAYLOAD_KEY).decode(),
-        "XIAOHAO_JWT_SECRET": secret,
-        "XIAOHAO_LOG_JSON": "true",
-        "XIAOHAO_WORKER_METRICS_PORT": "0",
-        "XIAOHAO_WORKER_SDK_METRICS_PORT": "0",
-    }
+        data_dir=tmp_path,
+        payload_key=TEST_PAYLOAD_KEY,
+        jwt_secret=secret,
+    )
     workers = [WorkerProcess(env), WorkerProcess(env)]
     apis = [ApiProcess(env), ApiProcess(env)]
     try:

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from contracts.clock import CHINA_TZ
@@ -535,3 +535,23 @@ def test_hazards_imported_from_a_ledger_count_with_the_ledgers_dates_and_plans(e
     }
     # Before the import this system knew neither.
     assert stats(engine, as_of=t(2026, 4, 30)).total.found == 0
+
+
+def test_a_hazard_reported_between_the_two_reads_is_left_out_not_a_500(seeded: Engine) -> None:
+    """Found by the load test (tests/test_load.py): statistics read hazards, then their events, in two statements
+    each with its own snapshot; a hazard reported in between had events and no entry (KeyError, a 500)."""
+    reads: list[str] = []
+
+    def report_one_after_the_hazards_are_read(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        reads.append(statement)
+        if len(reads) == 1 and "FROM hazard" in statement:
+            seed(seeded, [SEEDS[0]], prefix="late-")
+
+    before = stats(seeded)
+    event.listen(seeded, "after_cursor_execute", report_one_after_the_hazards_are_read)
+    try:
+        during = stats(seeded)
+    finally:
+        event.remove(seeded, "after_cursor_execute", report_one_after_the_hazards_are_read)
+    assert counts(during.total) == counts(before.total)
+    assert stats(seeded).total.found == before.total.found + 1
