@@ -40,6 +40,7 @@ API_READY_TIMEOUT = 60.0
 # Per child, on the way down: each stops in a second or two; one that hangs is killed, so Ctrl-C always returns.
 STOP_TIMEOUT = 15.0
 API_DRAIN_SECONDS = 10
+API_KEEP_ALIVE_SECONDS = 75
 PR_SET_PDEATHSIG = 1
 
 
@@ -204,6 +205,10 @@ class Stack:
             # On SIGTERM uvicorn stops accepting and lets requests in flight finish, for at most this long.
             "--timeout-graceful-shutdown",
             str(API_DRAIN_SECONDS),
+            # Idle connections outlive a client's or a proxy's own keep-alive (nginx: 60 s), so the client is the
+            # one to close: else a request sent on a connection the server is closing fails (tests/test_load.py).
+            "--timeout-keep-alive",
+            str(API_KEEP_ALIVE_SECONDS),
         )
         await wait_for_api(config)
 

@@ -1,4 +1,4 @@
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import date
 from typing import Annotated
 
@@ -51,7 +51,11 @@ async def get_temporal(request: Request) -> Client:
         raise temporal_unavailable() from err
 
 
-def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
+    """A session for one request, used by the (sync) endpoint in a worker thread. Async so that closing it, which
+    gives its connection back, runs on the event loop: a sync dependency's teardown waits for a free thread, and
+    under load every thread was busy with requests waiting for a connection that only teardown would free
+    (tests/test_load.py, 200 clients: the pool ran dry)."""
     with Session(engine) as session:
         yield session
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -19,6 +20,8 @@ log = structlog.get_logger("api")
 
 PROBLEM_JSON = "application/problem+json"
 
+# What a 503 asks a client to wait before trying again.
+RETRY_AFTER_SECONDS = 5
 ERROR_STATUS: dict[ErrorType, int] = {
     ErrorType.STAGE_CONFLICT: 409,
     ErrorType.ROLE_FORBIDDEN: 403,
@@ -140,6 +143,8 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
         **problem.extra,
     }
     headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    if problem.status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -245,6 +250,13 @@ def install(app: FastAPI) -> None:
             return problem_response(from_application_error(cause), request)
         log.error("update failed", cause=repr(cause))
         return problem_response(Problem(500, "InternalError", "服务内部错误，请联系运维人员"), request)
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _pool_exhausted(request: Request, exc: SQLAlchemyTimeoutError) -> JSONResponse:
+        # Every database connection stayed busy for the pool's whole timeout: more load than this process
+        # serves. A 503 with Retry-After tells clients (and a load balancer) to come back, not that we broke.
+        log.warning("database connection pool exhausted", path=request.url.path)
+        return problem_response(Problem(503, "ServiceBusy", "服务繁忙，请稍后重试"), request)
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, exc: RPCError) -> JSONResponse:

@@ -185,6 +185,8 @@ class Extension(Model):
     decision: ExtensionDecision | None = None
     decided_by: Actor | None = None
     decided_at: AwareDatetime | None = None
+    # Still undecided when its stage ended: no longer pending, never to move a later stage's deadline.
+    lapsed_at: AwareDatetime | None = None
 
 
 class Listing(Model):
@@ -357,6 +359,9 @@ class HazardRecord(Model):
     # Update id (the API's Idempotency-Key) -> the event its action made, for the latest actions: a retry that
     # reaches a continued run is answered as the first attempt was, as Temporal does within one run.
     recent_updates: dict[str, int] = Field(default_factory=dict)
+    # An undecided extension lapses when its stage ends (workflows/lifecycle.py). Off for hazards started before
+    # the rule (their histories replay as recorded): workflows/hazard.py sets it from LAPSED_EXTENSIONS_PATCH.
+    extensions_lapse: bool = False
 
 
 class CarriedHazard(Model):

@@ -4,14 +4,26 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import create_engine
 
+# Connections one process may hold, kept open and opened under load: at least the API's 40 threads for sync
+# endpoints (anyio's default) plus the audit appender's, so no thread waits for a connection while holding its
+# own. SQLAlchemy's default of 5 + 10 made requests queue until they failed under 200 clients
+# (tests/test_load.py). A PostgreSQL server needs max_connections for every process's pool (docker/compose.yaml).
+POOL_SIZE = 10
+POOL_OVERFLOW = 40
+
 
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
         _ensure_sqlite_dir(database_url)
-        engine = create_engine(database_url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            database_url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    return create_engine(database_url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 def _ensure_sqlite_dir(database_url: str) -> None:

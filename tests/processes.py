@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Importing the SDK and running migrations takes a second or two; far longer means something is wrong.
 STARTUP_TIMEOUT = 60.0
 API_DRAIN_SECONDS = 10
+# As stack.py and docker/compose.yaml run the API.
+API_KEEP_ALIVE_SECONDS = 75
 
 
 def free_port() -> int:
@@ -173,7 +175,8 @@ class ApiProcess(ServiceProcess):
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
         args = ["-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
-        super().__init__([*args, "--timeout-graceful-shutdown", str(API_DRAIN_SECONDS)], env)
+        args += ["--timeout-graceful-shutdown", str(API_DRAIN_SECONDS)]
+        super().__init__([*args, "--timeout-keep-alive", str(API_KEEP_ALIVE_SECONDS)], env)
 
     @property
     def url(self) -> str:

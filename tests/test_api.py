@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
 
 from api.main import create_app
 from contracts.enums import Source
@@ -293,3 +294,20 @@ async def test_temporal_unreachable_is_503(api: ApiStack) -> None:
         health = await http.get("/healthz")
         assert health.status_code == 503
         assert health.json()["failing"] == ["temporal"]
+
+
+async def test_a_database_pool_run_dry_is_503_with_retry_after(api: ApiStack) -> None:
+    """More load than the process's connections serve (tests/test_load.py measures how much it takes): the
+    client is told to come back, not that the service broke."""
+    app = create_app(api.settings, configure_logs=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
+    ):
+        app.state.engine = create_engine(api.settings.database_url, pool_size=1, max_overflow=0, pool_timeout=0.1)
+        with app.state.engine.connect():
+            response = await http.get("/hazards", headers=api.auth(STREET))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert response.json()["code"] == "ServiceBusy"
+        app.state.engine.dispose()

@@ -68,6 +68,8 @@ with workflow.unsafe.imports_passed_through():
 
 # Hazards started before deadlines existed replay without them (tests/histories/ hold such runs).
 DEADLINES_PATCH = "deadlines-and-ladder"
+# Hazards started before an undecided extension lapsed with its stage replay as they ran (HazardRecord).
+LAPSED_EXTENSIONS_PATCH = "lapsed-extensions"
 # Rungs that only change a hazard's colour and send no letter.
 COLOUR_RUNGS = frozenset({Rung.OVERDUE, Rung.REMINDER})
 LOCAL_TIMEOUT = timedelta(seconds=30)
@@ -112,6 +114,7 @@ class HazardWorkflow:
         else:
             self._record = lifecycle.open_hazard(input.hazard_id, input.report, input.actor, workflow.now())
         self._with_deadlines = workflow.patched(DEADLINES_PATCH)
+        self._record.extensions_lapse = workflow.patched(LAPSED_EXTENSIONS_PATCH)
         self._recount = False
         self._started = False
 

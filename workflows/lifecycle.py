@@ -317,7 +317,7 @@ def is_listed(state: HazardState) -> bool:
 
 
 def _pending_extension(state: HazardState) -> Extension | None:
-    return next((e for e in state.extensions if e.decision is None), None)
+    return next((e for e in state.extensions if e.decision is None and e.lapsed_at is None), None)
 
 
 def _stage_deadline(state: HazardState) -> Deadline | None:
@@ -425,7 +425,17 @@ def apply(record: HazardRecord, action: Action, actor: Actor, payload: BaseModel
             state.listing.delisting_published_on = payload.published_on
     else:  # pragma: no cover - every payload model is handled above
         raise TypeError(f"no transition for {type(payload).__name__}")
+    if record.extensions_lapse and state.stage is not before:
+        _lapse_extensions(state, now)
     return _append_event(record, action, actor, now, before, payload)
+
+
+def _lapse_extensions(state: HazardState, now: datetime) -> None:
+    """An extension asks to move its stage's deadline: once the stage is done, a decision on it would re-arm a
+    deadline already met (and climb its ladder), so it lapses undecided and blocks no new request."""
+    for extension in state.extensions:
+        if extension.decision is None and extension.lapsed_at is None:
+            extension.lapsed_at = now
 
 
 def record_escalation(record: HazardRecord, escalation: EscalationRecord, now: datetime) -> HazardEvent:
