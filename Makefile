@@ -50,7 +50,8 @@ bench: $(SYNCED)
 # `make test` leaves out; then the workflow suite again with the worker's cache off; then the figures into the doc.
 RELIABILITY_TESTS := tests/test_crash_loop.py tests/test_retry_bounds.py tests/test_replay.py \
 	tests/test_history_budget.py tests/test_continue_as_new.py tests/test_exactly_once.py tests/test_model_based.py \
-	tests/test_api_fuzz.py tests/test_bad_input.py tests/test_load.py tests/test_backup.py
+	tests/test_api_fuzz.py tests/test_bad_input.py tests/test_load.py tests/test_backup.py \
+	tests/test_authorization.py::test_racing_decisions_have_one_winner_and_a_409
 WORKFLOW_TESTS := tests/test_lifecycle.py tests/test_ladder.py tests/test_rejections.py tests/test_reconcile.py \
 	tests/test_reports.py tests/test_replay.py tests/test_history_budget.py tests/test_continue_as_new.py \
 	tests/test_retry_bounds.py

@@ -216,10 +216,9 @@ class HazardWorkflow:
         # Actions already accepted finish here; their answers go out before the hand-over.
         await workflow.wait_condition(workflow.all_handlers_finished)
         record = self._record
-        kept = [e for e in record.events[-CARRIED_EVENTS:]] + [
-            e for e in record.events[:-CARRIED_EVENTS] if e.seq > record.projected_seq
-        ]
-        kept.sort(key=lambda e: e.seq)
+        # The latest events, and any the read model has not been sent yet.
+        since = min(record.projected_seq, record.state.version - CARRIED_EVENTS)
+        kept = [e for e in record.events if e.seq > since]
         first = kept[0].seq if kept else record.state.version + 1
         carried = record.model_copy(
             update={
