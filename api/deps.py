@@ -79,6 +79,19 @@ async def current_actor(request: Request, actor: Annotated[Actor, Depends(get_ac
     return actor
 
 
+async def single_query_values(request: Request) -> None:
+    """No query parameter here takes a list: one sent twice (`?q=a&q=b`) is refused, not quietly read as its last
+    value, which would filter by something the caller did not mean (found by tests/test_api_fuzz.py)."""
+    repeated = sorted({key for key in request.query_params if len(request.query_params.getlist(key)) > 1})
+    if repeated:
+        raise Problem(
+            422,
+            "InvalidPayload",
+            f"查询参数只能出现一次：{'、'.join(repeated)}",
+            errors=[{"field": key, "message": "只能出现一次"} for key in repeated],
+        )
+
+
 def idempotency_key(
     key: Annotated[
         str | None,

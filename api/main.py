@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 from temporalio.runtime import Runtime
@@ -11,6 +11,7 @@ from temporalio.runtime import Runtime
 from api import errors, ops
 from api.auth import TokenVerifier, load_or_create_secret
 from api.body_limit import BodyLimit
+from api.deps import single_query_values
 from api.routers import admin, audit, escalations, evidence, hazards, health, imports, ledgers, reports, statistics
 from audit.middleware import install as install_audit
 from audit.store import store_for
@@ -43,6 +44,10 @@ def evidence_store(settings: Settings) -> EvidenceStore:
             staging_dir=settings.data_dir / "evidence-staging",
         )
     return LocalEvidenceStore(settings.data_dir / "evidence", max_size=settings.evidence_max_bytes)
+
+
+# Every API route: a query parameter sent twice is refused (api.deps.single_query_values).
+API_DEPENDENCIES = [Depends(single_query_values)]
 
 
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
@@ -90,15 +95,15 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
     install_audit(app, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(RequestLogContext)
     app.include_router(health.router)
-    app.include_router(hazards.router)
-    app.include_router(escalations.router)
-    app.include_router(admin.router)
-    app.include_router(evidence.router)
-    app.include_router(audit.router)
-    app.include_router(statistics.router)
-    app.include_router(ledgers.router)
-    app.include_router(reports.router)
-    app.include_router(imports.router)
+    app.include_router(hazards.router, dependencies=API_DEPENDENCIES)
+    app.include_router(escalations.router, dependencies=API_DEPENDENCIES)
+    app.include_router(admin.router, dependencies=API_DEPENDENCIES)
+    app.include_router(evidence.router, dependencies=API_DEPENDENCIES)
+    app.include_router(audit.router, dependencies=API_DEPENDENCIES)
+    app.include_router(statistics.router, dependencies=API_DEPENDENCIES)
+    app.include_router(ledgers.router, dependencies=API_DEPENDENCIES)
+    app.include_router(reports.router, dependencies=API_DEPENDENCIES)
+    app.include_router(imports.router, dependencies=API_DEPENDENCIES)
     # Last: its cookie session must wrap the audit middleware (web/session.py).
     install_web(app)
     return app

@@ -311,3 +311,11 @@ async def test_a_database_pool_run_dry_is_503_with_retry_after(api: ApiStack) ->
         assert response.headers["retry-after"] == "5"
         assert response.json()["code"] == "ServiceBusy"
         app.state.engine.dispose()
+
+
+async def test_a_query_parameter_sent_twice_is_422_naming_it(api: ApiStack) -> None:
+    response = await api.http.get("/hazards?q=甲&q=乙&stage=PLAN", headers=api.auth(STREET))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert [e["field"] for e in response.json()["errors"]] == ["q"]
+    assert (await api.http.get("/hazards?q=甲&stage=PLAN", headers=api.auth(STREET))).status_code == 200
