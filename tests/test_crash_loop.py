@@ -185,6 +185,11 @@ async def crash_loop(stack: Stack, size: Size, rng: random.Random, lives: list["
     restart_at = {round((i + 1) * size.worker_kills / (size.server_restarts + 1)) for i in range(size.server_restarts)}
     for number in range(1, size.worker_kills + 1):
         await asyncio.sleep(rng.uniform(*size.gap))
+        # Then, for a bounded while, until a start or an action is out: a kill should land on work.
+        for _ in range(250):
+            if stack.in_flight > 0 or all(life.done() for life in lives):
+                break
+            await asyncio.sleep(0.02)
         crashes.kills_with_calls_in_flight += stack.in_flight > 0
         crashes.kills_while_hazards_lived += not all(life.done() for life in lives)
         crashes.deaths_in_write_window += not stack.worker.running
