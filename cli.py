@@ -156,10 +156,10 @@ def demo(args: argparse.Namespace, settings: Settings) -> None:
 
 def backup(args: argparse.Namespace, settings: Settings) -> None:
     try:
-        manifest = data_backup.backup(settings, args.target)
+        made = data_backup.backup(settings, args.target)
     except data_backup.BackupError as err:
         sys.exit(f"备份失败 / backup failed: {err}")
-    print(f"备份完成 / backed up: {manifest.files} files -> {args.target}")
+    print(f"备份完成 / backed up: {made.files} files, {made.bytes:,} bytes -> {args.target}")
 
 
 def restore(args: argparse.Namespace, settings: Settings) -> None:

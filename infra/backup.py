@@ -55,9 +55,6 @@ class Places:
         checkpoints = settings.audit_checkpoint_path or settings.data_dir / CHECKPOINT_FILE
         return Places(settings.data_dir, read_model, checkpoints)
 
-    def inside_data_dir(self, path: Path) -> bool:
-        return path.resolve().is_relative_to(self.data_dir.resolve())
-
 
 @dataclass(frozen=True)
 class Made:
