@@ -7,9 +7,11 @@ from sqlmodel import Session, SQLModel, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.heartbeat import heartbeating
 from contracts.clock import CHINA_TZ
 from contracts.deadlines import (
     DOCUMENT_RUNGS,
+    ESCALATION_HEARTBEAT_TIMEOUT,
     ISSUE_ESCALATION_ACTIVITY,
     RUNG_LEVELS,
     EscalationRecord,
@@ -70,10 +72,18 @@ def _rejected(message: str) -> ApplicationError:
 class EscalationActivities:
     """Writes escalations to the read model; the escalation key (hazard, deadline, rung) makes retries harmless."""
 
-    def __init__(self, engine: Engine, *, issuer_name: str, doc_number_prefix: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        issuer_name: str,
+        doc_number_prefix: str,
+        heartbeat_every: float = ESCALATION_HEARTBEAT_TIMEOUT.total_seconds() / 4,
+    ) -> None:
         self._engine = engine
         self._issuer_name = issuer_name
         self._prefix = doc_number_prefix
+        self._heartbeat_every = heartbeat_every
 
     @activity.defn(name=ISSUE_ESCALATION_ACTIVITY)
     def issue_escalation(self, input: IssueEscalationInput) -> EscalationRecord:
@@ -83,7 +93,10 @@ class EscalationActivities:
         scheduled = next((r for r in deadline.rungs if r.rung is input.rung), None)
         if scheduled is None:
             raise _rejected(f"deadline {deadline.id} has no scheduled {input.rung.value} rung")
-        record = self._issue(input, scheduled.working_days_late)
+        # The transaction can queue behind other writers' locks (busy_timeout, row locks) for longer than the
+        # heartbeat timeout: it beats while it waits.
+        with heartbeating(self._heartbeat_every):
+            record = self._issue(input, scheduled.working_days_late)
         activity.logger.info(
             "escalation %s on %s/%s: %s", record.rung.value, record.hazard_id, record.deadline_id, record.doc_number
         )

@@ -3,6 +3,8 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 from sqlalchemy import Engine
@@ -55,7 +57,9 @@ async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIt
     """A session for one request, used by the (sync) endpoint in a worker thread. Async so that closing it, which
     gives its connection back, runs on the event loop: a sync dependency's teardown waits for a free thread, and
     under load every thread was busy with requests waiting for a connection that only teardown would free
-    (tests/test_load.py, 200 clients: the pool ran dry)."""
+    (tests/test_load.py, 200 clients: the pool ran dry). Closed when the endpoint returns (SessionDep's scope),
+    not once the answer is sent: a slow reader of a long page would otherwise hold a connection for as long as it
+    takes to read."""
     with Session(engine) as session:
         yield session
 
@@ -79,17 +83,30 @@ async def current_actor(request: Request, actor: Annotated[Actor, Depends(get_ac
     return actor
 
 
-async def single_query_values(request: Request) -> None:
-    """No query parameter here takes a list: one sent twice (`?q=a&q=b`) is refused, not quietly read as its last
-    value, which would filter by something the caller did not mean (found by tests/test_api_fuzz.py)."""
-    repeated = sorted({key for key in request.query_params if len(request.query_params.getlist(key)) > 1})
-    if repeated:
+async def known_single_query_parameters(request: Request) -> None:
+    """Only the query parameters the route declares, each once. An unknown one is refused, not ignored: a filter
+    misspelt (`?stree=...`) would otherwise answer with everything, as if it had filtered. One sent twice
+    (`?q=a&q=b`) is refused, not quietly read as its last value (both found by tests/test_api_fuzz.py)."""
+    route = request.scope.get("route")
+    declared = declared_query_parameters(route.dependant) if isinstance(route, APIRoute) else frozenset()
+    errors = [
+        {"field": key, "message": "不是此接口的查询参数" if key not in declared else "只能出现一次"}
+        for key in sorted(set(request.query_params))
+        if key not in declared or len(request.query_params.getlist(key)) > 1
+    ]
+    if errors:
         raise Problem(
             422,
             "InvalidPayload",
-            f"查询参数只能出现一次：{'、'.join(repeated)}",
-            errors=[{"field": key, "message": "只能出现一次"} for key in repeated],
+            f"查询参数有误：{'、'.join(error['field'] for error in errors)}",
+            errors=errors,
         )
+
+
+def declared_query_parameters(dependant: Dependant) -> frozenset[str]:
+    """The query parameters of a route (its dependant) and of every dependency it uses."""
+    own = frozenset(param.alias for param in dependant.query_params)
+    return own.union(*(declared_query_parameters(sub) for sub in dependant.dependencies))
 
 
 def idempotency_key(
@@ -135,7 +152,7 @@ def hazard_filter(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -11,7 +11,7 @@ from temporalio.runtime import Runtime
 from api import errors, ops
 from api.auth import TokenVerifier, load_or_create_secret
 from api.body_limit import BodyLimit
-from api.deps import single_query_values
+from api.deps import known_single_query_parameters
 from api.routers import admin, audit, escalations, evidence, hazards, health, imports, ledgers, reports, statistics
 from audit.middleware import install as install_audit
 from audit.store import store_for
@@ -46,8 +46,9 @@ def evidence_store(settings: Settings) -> EvidenceStore:
     return LocalEvidenceStore(settings.data_dir / "evidence", max_size=settings.evidence_max_bytes)
 
 
-# Every API route: a query parameter sent twice is refused (api.deps.single_query_values).
-API_DEPENDENCIES = [Depends(single_query_values)]
+# Every API route: a query parameter it does not declare, or one sent twice, is refused
+# (api.deps.known_single_query_parameters).
+API_DEPENDENCIES = [Depends(known_single_query_parameters)]
 
 
 def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:

@@ -3,7 +3,7 @@
 Policy defaults are the table in DESIGN.md ("Default policy"). WD = working days on the official calendar.
 """
 
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
@@ -14,6 +14,9 @@ from contracts.enums import Industry, Stage
 SCHEDULE_DEADLINE_ACTIVITY = "schedule_deadline"
 LOAD_POLICY_ACTIVITY = "load_policy"
 ISSUE_ESCALATION_ACTIVITY = "issue_escalation"
+# Without a heartbeat for this long an escalation attempt is taken as lost (its worker died) and retried, instead
+# of waiting out the whole start-to-close timeout; the activity beats well within it, lock waits included.
+ESCALATION_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 # Sent to open hazards when the calendar changes: deadlines not yet passed are counted again.
 RECOMPUTE_DEADLINES_SIGNAL = "recompute_deadlines"
 

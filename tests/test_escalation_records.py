@@ -2,12 +2,13 @@
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio.exceptions import ApplicationError
@@ -270,6 +271,32 @@ def test_a_failed_write_takes_its_number_back(engine: Engine, activities: Escala
         session.delete(session.exec(select(OutboxRow)).one())
         session.commit()
     assert issue(activities, escalation_input("H-1", Rung.NOTICE_LETTER)).doc_number == "南开安委办函〔2027〕1号"
+
+
+def test_a_rung_queueing_behind_another_writers_lock_keeps_heartbeating(engine: Engine) -> None:
+    """The wait for a lock is longer than the heartbeat interval: without beats from its own thread, the server
+    would take the attempt as lost and retry it (issue 8: no retry storms)."""
+    every = 0.1
+    hold = 1.0
+    activities = EscalationActivities(engine, issuer_name=ISSUER, doc_number_prefix=PREFIX, heartbeat_every=every)
+    issue(activities, escalation_input("H-1", Rung.NOTICE_LETTER))
+    beats: list[float] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(time.monotonic())
+
+    with engine.connect() as holder:
+        # The series' counter row, locked by another writer (SQLite: the database's write lock).
+        holder.execute(update(DocNumberCounter).values(last=DocNumberCounter.last))
+        release = threading.Timer(hold, holder.commit)
+        release.start()
+        started = time.monotonic()
+        record = env.run(activities.issue_escalation, escalation_input("H-2", Rung.NOTICE_LETTER))
+        waited = time.monotonic() - started
+        release.join()
+
+    assert serial(record) == 2
+    assert waited >= hold
+    assert len([beat for beat in beats if beat <= started + hold]) >= hold / every / 2
 
 
 def test_the_letter_is_stored_with_the_escalation(engine: Engine, activities: EscalationActivities) -> None:

@@ -10,6 +10,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.deadlines import (
+        ESCALATION_HEARTBEAT_TIMEOUT,
         ISSUE_ESCALATION_ACTIVITY,
         LOAD_POLICY_ACTIVITY,
         RECOMPUTE_DEADLINES_SIGNAL,
@@ -566,6 +567,7 @@ class HazardWorkflow:
             ),
             result_type=EscalationRecord,
             start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=ESCALATION_HEARTBEAT_TIMEOUT,
             retry_policy=ESCALATION_RETRY,
             summary=f"{rung.rung.value} for {deadline.id}",
         )
