@@ -112,7 +112,9 @@ class AuditMiddleware:
         try:
             store: AuditStore = request.app.state.audit
             tokens: TokenVerifier = request.app.state.tokens
-            await asyncio.to_thread(_append, store, tokens, request.headers.get("Authorization", ""), entry)
+            verified: Actor | None = getattr(request.state, "actor", None)
+            authorization = request.headers.get("Authorization", "")
+            await asyncio.to_thread(_append, store, tokens, authorization, entry, verified)
         except Exception as err:
             log.error(
                 "audit record not written",
@@ -151,9 +153,14 @@ def names_its_object(scope: Scope, status: int) -> bool:
     return bool(scope.get("path_params")) or scope["method"] not in WRITES or not 200 <= status < 300
 
 
-def _append(store: AuditStore, tokens: TokenVerifier, authorization: str, entry: AuditEntry) -> None:
-    # In a worker thread: checking a token may fetch the identity platform's keys.
-    store.append(dataclasses.replace(entry, actor=_actor(tokens, authorization)))
+def _append(
+    store: AuditStore, tokens: TokenVerifier, authorization: str, entry: AuditEntry, verified: Actor | None
+) -> None:
+    """`verified` is the actor the request's route already took from its token (api.deps.get_actor); a request
+    refused before that (no route, a body too large) has its token checked here. In a worker thread: checking a
+    token may fetch the identity platform's keys."""
+    actor = verified if verified is not None else _actor(tokens, authorization)
+    store.append(dataclasses.replace(entry, actor=actor))
 
 
 def _actor(tokens: TokenVerifier, authorization: str) -> Actor | None:

@@ -210,14 +210,7 @@ async def api(
     data_dir = tmp_path_factory.mktemp(f"api-{backend}")
     # A namespace per backend: workflows one stack left running (deadline timers) never reach the other's worker.
     temporal = await isolated_client(dev_env.client, f"xiaohao-api-{backend}-{uuid.uuid4().hex[:8]}")
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=new_database_url(request, backend, data_dir),
-        temporal_address=temporal.service_client.config.target_host,
-        temporal_namespace=temporal.namespace,
-        jwt_secret="test-secret-" + uuid.uuid4().hex,
-        payload_key=base64.b64encode(TEST_PAYLOAD_KEY).decode(),
-    )
+    settings = api_settings(temporal, data_dir, new_database_url(request, backend, data_dir))
     engine = make_engine(settings.database_url)
     app = create_app(settings, configure_logs=False)
     async with (
@@ -228,6 +221,18 @@ async def api(
     ):
         yield ApiStack(http=http, settings=settings, engine=engine, temporal=temporal)
     engine.dispose()
+
+
+def api_settings(temporal: Client, data_dir: Path, database_url: str) -> Settings:
+    """An API stack's settings: its own data directory, read model and namespace, a fresh signing secret."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        temporal_address=temporal.service_client.config.target_host,
+        temporal_namespace=temporal.namespace,
+        jwt_secret="test-secret-" + uuid.uuid4().hex,
+        payload_key=base64.b64encode(TEST_PAYLOAD_KEY).decode(),
+    )
 
 
 async def isolated_client(client: Client, namespace: str) -> Client:

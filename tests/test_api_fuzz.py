@@ -8,7 +8,6 @@ than stopping at a 404.
 """
 
 import asyncio
-import base64
 import contextlib
 import socket
 import time
@@ -42,10 +41,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from contracts.hazard import Actor
 from readmodel.db import make_engine
-from settings import Settings
-from tests.conftest import ApiStack, InProcessServer, isolated_client, new_database_url
+from tests.conftest import ApiStack, InProcessServer, api_settings, isolated_client, new_database_url
 from tests.figures import record
-from tests.keys import TEST_PAYLOAD_KEY
 from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, INSPECTOR, REVIEWER, STREET, plan, rectification, report
 from worker import build_worker
 
@@ -152,14 +149,7 @@ async def live(
     """A stack of its own: generated calls change the policy and the calendar, which no other test should see."""
     data_dir = tmp_path_factory.mktemp("fuzz")
     temporal = await isolated_client(dev_env.client, f"xiaohao-fuzz-{uuid.uuid4().hex[:8]}")
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=new_database_url(request, "sqlite", data_dir),
-        temporal_address=temporal.service_client.config.target_host,
-        temporal_namespace=temporal.namespace,
-        jwt_secret="test-secret-" + uuid.uuid4().hex,
-        payload_key=base64.b64encode(TEST_PAYLOAD_KEY).decode(),
-    )
+    settings = api_settings(temporal, data_dir, new_database_url(request, "sqlite", data_dir))
     engine = make_engine(settings.database_url)
     app = create_app(settings, configure_logs=False)
     async with (

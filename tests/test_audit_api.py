@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from structlog.testing import capture_logs
 
 from api.auth import TokenVerifier, mint_token
+from api.deps import CurrentActor
 from audit.middleware import install
 from audit.store import AuditStore
 from contracts.hazard import Actor
@@ -279,6 +280,34 @@ async def test_a_download_is_recorded_before_it_streams(engine: Engine, tmp_path
     assert response.content == b"1-rest"
     [record] = store_records(engine)
     assert (record.method, record.route, record.object_id) == ("GET", "/hazards/{hazard_id}/evidence/{sha256}", "H-2")
+
+
+async def test_the_token_is_checked_once_for_the_route_and_its_record(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = AuditStore(engine, checkpoint_path=tmp_path / "checkpoints.jsonl")
+    app = small_app(store)
+    tokens: TokenVerifier = app.state.tokens
+    checked: list[str] = []
+    verify = tokens.verify
+
+    def counting(token: str) -> Actor:
+        checked.append(token)
+        return verify(token)
+
+    monkeypatch.setattr(tokens, "verify", counting)
+
+    @app.post("/hazards/{hazard_id}/note")
+    def note(hazard_id: str, actor: CurrentActor) -> dict[str, str]:
+        return {"by": actor.id}
+
+    token = mint_token(ENTERPRISE, secret=SECRET, issuer="xiaohao", audience="xiaohao-api", ttl=timedelta(minutes=5))
+    async with client(app) as http:
+        response = await http.post("/hazards/H-3/note", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    [record] = store_records(engine)
+    assert_actor(record, ENTERPRISE)
+    assert checked == [token]
 
 
 def store_records(engine: Engine) -> list[AuditRecord]:
