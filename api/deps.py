@@ -1,4 +1,4 @@
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import Callable, Collection
 from datetime import date
 from typing import Annotated
 
@@ -8,7 +8,6 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 from sqlalchemy import Engine
-from sqlmodel import Session
 from temporalio.client import Client
 
 from api.auth import InvalidToken, SigningKeysUnavailable, TokenVerifier
@@ -51,17 +50,6 @@ async def get_temporal(request: Request) -> Client:
         return await connection.client()
     except TemporalUnreachable as err:
         raise temporal_unavailable() from err
-
-
-async def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> AsyncIterator[Session]:
-    """A session for one request, used by the (sync) endpoint in a worker thread. Async so that closing it, which
-    gives its connection back, runs on the event loop: a sync dependency's teardown waits for a free thread, and
-    under load every thread was busy with requests waiting for a connection that only teardown would free
-    (tests/test_load.py, 200 clients: the pool ran dry). Closed when the endpoint returns (SessionDep's scope),
-    not once the answer is sent: a slow reader of a long page would otherwise hold a connection for as long as it
-    takes to read."""
-    with Session(engine) as session:
-        yield session
 
 
 def get_actor(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Actor:
@@ -155,7 +143,10 @@ def hazard_filter(
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# No session dependency: an endpoint opens its session itself (`with Session(engine)`), in the thread that runs it,
+# so its connection goes back to the pool the moment the endpoint is done. A dependency's teardown runs on the
+# event loop, and under load (tests/test_load.py, 200 clients) the loop fell so far behind that finished
+# endpoints held every connection for 30 s and requests were refused 503 ServiceBusy.
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 CurrentActor = Annotated[Actor, Depends(current_actor)]

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from api.auth import InvalidToken, SigningKeysUnavailable, TokenVerifier
-from api.deps import CurrentActor, EngineDep, SessionDep, TemporalDep, hazard_filter
+from api.deps import CurrentActor, EngineDep, TemporalDep, hazard_filter
 from api.errors import Problem, field_errors
 from api.jurisdiction import for_reader, require_sees
 from api.routers.escalations import letter_url
@@ -198,31 +198,32 @@ RAG_SLICES = ((Rag.RED, "rag-red"), (Rag.YELLOW, "rag-yellow"), (Rag.GREEN, "rag
 
 
 @router.get("/ui/board")
-def board(request: Request, actor: CurrentActor, session: SessionDep) -> HTMLResponse:
-    now = datetime.now(CHINA_TZ)
-    today = china_date(now)
-    streets = open_matrix(session=session, actor=actor, row=Hazard.street, column=Hazard.industry, now=now)
-    departments = open_matrix(session=session, actor=actor, row=Hazard.department, column=None, now=now)
-    trend = open_trend(session=session, actor=actor, first=today - timedelta(days=TREND_DAYS - 1), last=today)
-    rag_chart = charts.donut(
-        [
-            charts.Slice(f"{labels.RAG_LABELS[rag]}（{labels.RAG_MEANINGS[rag]}）", streets.total.rag[rag], css)
-            for rag, css in RAG_SLICES
-        ],
-        title="在办隐患红黄绿分布",
-        centre_label="在办隐患",
-    )
-    trend_chart = charts.trend(trend, title=f"近 {TREND_DAYS} 天在办隐患数量走势")
-    return render(
-        request,
-        "board.html",
-        actor,
-        streets=streets,
-        departments=departments,
-        rag_chart=rag_chart,
-        trend_chart=trend_chart,
-        now=now,
-    )
+def board(request: Request, actor: CurrentActor, engine: EngineDep) -> HTMLResponse:
+    with Session(engine) as session:
+        now = datetime.now(CHINA_TZ)
+        today = china_date(now)
+        streets = open_matrix(session=session, actor=actor, row=Hazard.street, column=Hazard.industry, now=now)
+        departments = open_matrix(session=session, actor=actor, row=Hazard.department, column=None, now=now)
+        trend = open_trend(session=session, actor=actor, first=today - timedelta(days=TREND_DAYS - 1), last=today)
+        rag_chart = charts.donut(
+            [
+                charts.Slice(f"{labels.RAG_LABELS[rag]}（{labels.RAG_MEANINGS[rag]}）", streets.total.rag[rag], css)
+                for rag, css in RAG_SLICES
+            ],
+            title="在办隐患红黄绿分布",
+            centre_label="在办隐患",
+        )
+        trend_chart = charts.trend(trend, title=f"近 {TREND_DAYS} 天在办隐患数量走势")
+        return render(
+            request,
+            "board.html",
+            actor,
+            streets=streets,
+            departments=departments,
+            rag_chart=rag_chart,
+            trend_chart=trend_chart,
+            now=now,
+        )
 
 
 # --- the list --------------------------------------------------------------------------------------------------
@@ -250,53 +251,54 @@ def distinct(session: Session, actor: Actor, column: Any) -> list[str]:
 
 
 @router.get("/ui/hazards")
-def hazard_list(request: Request, actor: CurrentActor, session: SessionDep) -> HTMLResponse:
-    now = datetime.now(CHINA_TZ)
-    given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
-    chosen = {name: value for name, value in given.items() if name in FILTER_PARAMETERS}
-    errors: list[dict[str, str]] = []
-    try:
-        where = filters_from(chosen)
-    except ValidationError as err:
-        errors = field_errors(err.errors())
-        where = HazardFilter()
-        chosen = {}
-    sort = Sort.REPORTED if given.get("sort") == Sort.REPORTED.value else Sort.DEADLINE
-    page = int(given["page"]) if given.get("page", "").isdigit() and int(given["page"]) > 0 else 1
-    found = list_page(
-        session=session,
-        actor=actor,
-        where=where,
-        now=now,
-        sort=sort,
-        offset=(page - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE,
-    )
-    pages = max(1, -(-found.count // PAGE_SIZE))
-    query = urlencode(chosen)
-    version = "enterprise" if actor.role is Role.ENTERPRISE else "department"
-    ledger_query = urlencode({**chosen, "version": version})
-    return render(
-        request,
-        "list.html",
-        actor,
-        hazards=found.data,
-        count=found.count,
-        page=page,
-        pages=pages,
-        sort=sort.value,
-        chosen=chosen,
-        errors=errors,
-        page_url=lambda number: list_url(**chosen, sort=sort.value, page=number),
-        rectification_ledger=f"/ledgers/rectification.xlsx?{ledger_query}",
-        suspension_ledger=f"/ledgers/suspension.xlsx?{query}" if query else "/ledgers/suspension.xlsx",
-        stages=list(Stage),
-        industries=list(Industry),
-        sources=list(Source),
-        streets=distinct(session, actor, Hazard.street),
-        departments=distinct(session, actor, Hazard.department),
-        countdown=lambda h: labels.countdown(h.next_deadline, now, overdue=h.rag == Rag.RED),
-    )
+def hazard_list(request: Request, actor: CurrentActor, engine: EngineDep) -> HTMLResponse:
+    with Session(engine) as session:
+        now = datetime.now(CHINA_TZ)
+        given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
+        chosen = {name: value for name, value in given.items() if name in FILTER_PARAMETERS}
+        errors: list[dict[str, str]] = []
+        try:
+            where = filters_from(chosen)
+        except ValidationError as err:
+            errors = field_errors(err.errors())
+            where = HazardFilter()
+            chosen = {}
+        sort = Sort.REPORTED if given.get("sort") == Sort.REPORTED.value else Sort.DEADLINE
+        page = int(given["page"]) if given.get("page", "").isdigit() and int(given["page"]) > 0 else 1
+        found = list_page(
+            session=session,
+            actor=actor,
+            where=where,
+            now=now,
+            sort=sort,
+            offset=(page - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+        pages = max(1, -(-found.count // PAGE_SIZE))
+        query = urlencode(chosen)
+        version = "enterprise" if actor.role is Role.ENTERPRISE else "department"
+        ledger_query = urlencode({**chosen, "version": version})
+        return render(
+            request,
+            "list.html",
+            actor,
+            hazards=found.data,
+            count=found.count,
+            page=page,
+            pages=pages,
+            sort=sort.value,
+            chosen=chosen,
+            errors=errors,
+            page_url=lambda number: list_url(**chosen, sort=sort.value, page=number),
+            rectification_ledger=f"/ledgers/rectification.xlsx?{ledger_query}",
+            suspension_ledger=f"/ledgers/suspension.xlsx?{query}" if query else "/ledgers/suspension.xlsx",
+            stages=list(Stage),
+            industries=list(Industry),
+            sources=list(Source),
+            streets=distinct(session, actor, Hazard.street),
+            departments=distinct(session, actor, Hazard.department),
+            countdown=lambda h: labels.countdown(h.next_deadline, now, overdue=h.rag == Rag.RED),
+        )
 
 
 # --- one hazard ------------------------------------------------------------------------------------------------
@@ -391,69 +393,70 @@ def parse_day(values: dict[str, str], name: str, errors: dict[str, str]) -> date
 
 
 @router.get("/ui/statistics")
-def statistics_page(request: Request, actor: CurrentActor, session: SessionDep) -> HTMLResponse:
-    now = datetime.now(CHINA_TZ)
-    given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
-    errors: dict[str, str] = {}
-    group_by = next((g for g in GROUP_LABELS if g.value == given.get("group_by")), GroupBy.STREET)
-    found_from = parse_day(given, "found_from", errors)
-    found_to = parse_day(given, "found_to", errors)
-    as_of_day = parse_day(given, "as_of", errors)
-    if found_from and found_to and found_from > found_to:
-        errors["found_to"] = "结束日期不能早于开始日期"
-    cutoff_year = now.year
-    if "cutoff_year" in given:
-        text = given["cutoff_year"]
-        if text.isdigit() and 2000 <= int(text) <= 2100:
-            cutoff_year = int(text)
-        else:
-            errors["cutoff_year"] = "应为 2000 至 2100 之间的年份"
-    if errors:
-        found_from = found_to = as_of_day = None
-    # 截至某日 means to the end of that day.
-    as_of = day_start(as_of_day + timedelta(days=1)) - timedelta(microseconds=1) if as_of_day else now
-    result = hazard_statistics(
-        session=session,
-        scope=scope_condition(actor),
-        query=StatisticsQuery(
+def statistics_page(request: Request, actor: CurrentActor, engine: EngineDep) -> HTMLResponse:
+    with Session(engine) as session:
+        now = datetime.now(CHINA_TZ)
+        given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
+        errors: dict[str, str] = {}
+        group_by = next((g for g in GROUP_LABELS if g.value == given.get("group_by")), GroupBy.STREET)
+        found_from = parse_day(given, "found_from", errors)
+        found_to = parse_day(given, "found_to", errors)
+        as_of_day = parse_day(given, "as_of", errors)
+        if found_from and found_to and found_from > found_to:
+            errors["found_to"] = "结束日期不能早于开始日期"
+        cutoff_year = now.year
+        if "cutoff_year" in given:
+            text = given["cutoff_year"]
+            if text.isdigit() and 2000 <= int(text) <= 2100:
+                cutoff_year = int(text)
+            else:
+                errors["cutoff_year"] = "应为 2000 至 2100 之间的年份"
+        if errors:
+            found_from = found_to = as_of_day = None
+        # 截至某日 means to the end of that day.
+        as_of = day_start(as_of_day + timedelta(days=1)) - timedelta(microseconds=1) if as_of_day else now
+        result = hazard_statistics(
+            session=session,
+            scope=scope_condition(actor),
+            query=StatisticsQuery(
+                group_by=group_by,
+                as_of=as_of,
+                cutoff_year=cutoff_year,
+                found_from=found_from,
+                # The page's window includes its last day; StatisticsQuery's found_to is the day it stops before.
+                found_to=found_to + timedelta(days=1) if found_to else None,
+            ),
+        )
+        legend = [
+            charts.Slice("已销号", 0, "stat-closed"),
+            charts.Slice("在办（未逾期）", 0, "stat-open"),
+            charts.Slice("在办（已逾期）", 0, "rag-red"),
+        ]
+        bars = [
+            (
+                row.key or "",
+                [
+                    charts.Slice("已销号", row.closed, "stat-closed"),
+                    charts.Slice("在办（未逾期）", row.open - row.overdue, "stat-open"),
+                    charts.Slice("在办（已逾期）", row.overdue, "rag-red"),
+                ],
+            )
+            for row in result.rows
+        ]
+        chart = charts.stacked_bars(bars, title=f"按{GROUP_LABELS[group_by]}统计：销号与在办", legend=legend)
+        return render(
+            request,
+            "statistics.html",
+            actor,
+            result=result,
+            chart=chart,
             group_by=group_by,
+            group_labels=GROUP_LABELS,
+            values=given,
+            errors=errors,
             as_of=as_of,
             cutoff_year=cutoff_year,
-            found_from=found_from,
-            # The page's window includes its last day; StatisticsQuery's found_to is the day it stops before.
-            found_to=found_to + timedelta(days=1) if found_to else None,
-        ),
-    )
-    legend = [
-        charts.Slice("已销号", 0, "stat-closed"),
-        charts.Slice("在办（未逾期）", 0, "stat-open"),
-        charts.Slice("在办（已逾期）", 0, "rag-red"),
-    ]
-    bars = [
-        (
-            row.key or "",
-            [
-                charts.Slice("已销号", row.closed, "stat-closed"),
-                charts.Slice("在办（未逾期）", row.open - row.overdue, "stat-open"),
-                charts.Slice("在办（已逾期）", row.overdue, "rag-red"),
-            ],
         )
-        for row in result.rows
-    ]
-    chart = charts.stacked_bars(bars, title=f"按{GROUP_LABELS[group_by]}统计：销号与在办", legend=legend)
-    return render(
-        request,
-        "statistics.html",
-        actor,
-        result=result,
-        chart=chart,
-        group_by=group_by,
-        group_labels=GROUP_LABELS,
-        values=given,
-        errors=errors,
-        as_of=as_of,
-        cutoff_year=cutoff_year,
-    )
 
 
 # --- imports ---------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import CurrentActor, EngineDep, SessionDep, TemporalDep, get_actor
+from api.deps import CurrentActor, EngineDep, TemporalDep, get_actor
 from api.errors import Problem
 from contracts.base import Model, Text
 from contracts.clock import CHINA_TZ
@@ -102,13 +102,15 @@ def ladder_errors(field: str, rules: PolicyRules) -> list[dict[str, str]]:
 
 
 @router.get("/policy", summary="现行督办策略 (the policy in force for new hazards)")
-def current_policy(session: SessionDep) -> PolicyVersionPublic:
-    return admin_queries.current_policy(session=session)
+def current_policy(engine: EngineDep) -> PolicyVersionPublic:
+    with Session(engine) as session:
+        return admin_queries.current_policy(session=session)
 
 
 @router.get("/policy/versions", summary="督办策略历次版本 (every version, newest first)")
-def policy_versions(session: SessionDep) -> PolicyVersionsPublic:
-    return admin_queries.policy_versions(session=session)
+def policy_versions(engine: EngineDep) -> PolicyVersionsPublic:
+    with Session(engine) as session:
+        return admin_queries.policy_versions(session=session)
 
 
 @router.put(
@@ -117,33 +119,35 @@ def policy_versions(session: SessionDep) -> PolicyVersionsPublic:
     summary="发布新版督办策略 (publish a new version; running hazards keep theirs)",
     responses={403: {"description": "only the committee office"}, 422: {"description": "each bad field named"}},
 )
-def save_policy(body: PolicyUpdate, actor: CommitteeOffice, session: SessionDep) -> PolicyVersionPublic:
-    errors = ladder_errors("rules", body.rules)
-    for industry, rules in body.industry_overrides.items():
-        errors += ladder_errors(f"industry_overrides.{industry.value}", rules)
-    if errors:
-        raise invalid(errors)
-    saved = admin_queries.save_policy(
-        session=session,
-        rules=body.rules,
-        industry_overrides=body.industry_overrides,
-        note=body.note,
-        actor_name=actor.name,
-        now=datetime.now(CHINA_TZ),
-    )
-    log.info("policy version saved", version=saved.version, actor_id=actor.id)
-    return saved
+def save_policy(body: PolicyUpdate, actor: CommitteeOffice, engine: EngineDep) -> PolicyVersionPublic:
+    with Session(engine) as session:
+        errors = ladder_errors("rules", body.rules)
+        for industry, rules in body.industry_overrides.items():
+            errors += ladder_errors(f"industry_overrides.{industry.value}", rules)
+        if errors:
+            raise invalid(errors)
+        saved = admin_queries.save_policy(
+            session=session,
+            rules=body.rules,
+            industry_overrides=body.industry_overrides,
+            note=body.note,
+            actor_name=actor.name,
+            now=datetime.now(CHINA_TZ),
+        )
+        log.info("policy version saved", version=saved.version, actor_id=actor.id)
+        return saved
 
 
 @router.get("/calendar", summary="工作日历 (overrides entered, and which table each year is counted on)")
 def calendar(
-    session: SessionDep,
+    engine: EngineDep,
     from_year: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR)] = None,
     to_year: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR)] = None,
 ) -> CalendarPublic:
-    this_year = datetime.now(CHINA_TZ).year
-    years = range(from_year or SHOWN_FROM, (to_year or this_year + SHOWN_AHEAD) + 1)
-    return admin_queries.calendar(session=session, years=years)
+    with Session(engine) as session:
+        this_year = datetime.now(CHINA_TZ).year
+        years = range(from_year or SHOWN_FROM, (to_year or this_year + SHOWN_AHEAD) + 1)
+        return admin_queries.calendar(session=session, years=years)
 
 
 @router.put(

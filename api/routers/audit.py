@@ -16,7 +16,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import EngineDep, Offset, SessionDep, TemporalDep, role_in
+from api.deps import EngineDep, Offset, TemporalDep, role_in
 from api.errors import not_found
 from audit import store as audit_store
 from audit.chain import VerifyResult
@@ -46,7 +46,7 @@ AuditStoreDep = Annotated[AuditStore, Depends(get_audit_store)]
 
 @router.get("/records", summary="检索审计记录 (search the trail, newest first)", responses={403: {}})
 def records(
-    session: SessionDep,
+    engine: EngineDep,
     actor: TrailReader,
     actor_id: str | None = None,
     organisation: str | None = None,
@@ -58,16 +58,17 @@ def records(
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditRecordsPublic:
-    where = AuditFilter(
-        actor_id=actor_id,
-        organisation=organisation,
-        action=action,
-        object_id=object_id,
-        outcome=outcome,
-        since=since,
-        until=until,
-    )
-    return audit_store.search(session=session, where=where, offset=offset, limit=limit)
+    with Session(engine) as session:
+        where = AuditFilter(
+            actor_id=actor_id,
+            organisation=organisation,
+            action=action,
+            object_id=object_id,
+            outcome=outcome,
+            since=since,
+            until=until,
+        )
+        return audit_store.search(session=session, where=where, offset=offset, limit=limit)
 
 
 @router.get(

@@ -4,8 +4,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
+from sqlmodel import Session
 
-from api.deps import CurrentActor, RowId, SessionDep
+from api.deps import CurrentActor, EngineDep, RowId
 from api.errors import Problem
 from api.jurisdiction import require_visible, visible
 from contracts.deadlines import RUNG_LABELS, EscalationRecord, Rung
@@ -46,10 +47,11 @@ def public(row: EscalationRow) -> EscalationPublic:
     summary="督办记录 (reminders, letters, summons, listings and circulars, in order)",
     responses={404: {"description": "no such hazard"}},
 )
-def hazard_escalations(hazard_id: str, session: SessionDep, actor: CurrentActor) -> EscalationsPublic:
-    require_visible(actor, hazard_id, session)
-    rows = escalation_queries.hazard_escalations(session=session, hazard_id=hazard_id)
-    return EscalationsPublic(data=[public(row) for row in rows], count=len(rows))
+def hazard_escalations(hazard_id: str, engine: EngineDep, actor: CurrentActor) -> EscalationsPublic:
+    with Session(engine) as session:
+        require_visible(actor, hazard_id, session)
+        rows = escalation_queries.hazard_escalations(session=session, hazard_id=hazard_id)
+        return EscalationsPublic(data=[public(row) for row in rows], count=len(rows))
 
 
 @router.get(
@@ -61,19 +63,20 @@ def hazard_escalations(hazard_id: str, session: SessionDep, actor: CurrentActor)
         404: {"description": "no such escalation, or a reminder (which has no letter)"},
     },
 )
-def escalation_letter(escalation_id: RowId, session: SessionDep, actor: CurrentActor) -> Response:
-    row = escalation_queries.escalation(session=session, escalation_id=escalation_id)
-    if row is None or not visible(actor, row.hazard_id, session):
-        raise Problem(404, "EscalationNotFound", f"未找到编号为 {escalation_id} 的督办记录", title="督办记录不存在")
-    if not row.letter:
-        raise Problem(
-            404,
-            "LetterNotFound",
-            f"督办记录 {escalation_id} 是{RUNG_LABELS[Rung(row.rung)]}，没有文书",
-            title="文书不存在",
+def escalation_letter(escalation_id: RowId, engine: EngineDep, actor: CurrentActor) -> Response:
+    with Session(engine) as session:
+        row = escalation_queries.escalation(session=session, escalation_id=escalation_id)
+        if row is None or not visible(actor, row.hazard_id, session):
+            raise Problem(404, "EscalationNotFound", f"未找到编号为 {escalation_id} 的督办记录", title="督办记录不存在")
+        if not row.letter:
+            raise Problem(
+                404,
+                "LetterNotFound",
+                f"督办记录 {escalation_id} 是{RUNG_LABELS[Rung(row.rung)]}，没有文书",
+                title="文书不存在",
+            )
+        filename = f"{row.doc_number}.docx"
+        disposition = (
+            f"attachment; filename=\"escalation-{escalation_id}.docx\"; filename*=UTF-8''{quote(filename, safe='')}"
         )
-    filename = f"{row.doc_number}.docx"
-    disposition = (
-        f"attachment; filename=\"escalation-{escalation_id}.docx\"; filename*=UTF-8''{quote(filename, safe='')}"
-    )
-    return Response(render_letter(row), media_type=DOCX, headers={"Content-Disposition": disposition})
+        return Response(render_letter(row), media_type=DOCX, headers={"Content-Disposition": disposition})

@@ -19,7 +19,6 @@ from api.deps import (
     HazardFilterDep,
     IdempotencyKey,
     Offset,
-    SessionDep,
     SettingsDep,
     TemporalDep,
 )
@@ -311,17 +310,19 @@ async def get_hazard(hazard_id: HazardId, actor: CurrentActor, temporal: Tempora
 
 @router.get("", summary="隐患列表 (list, from the read model)")
 def list_hazards(
-    session: SessionDep,
+    engine: EngineDep,
     actor: CurrentActor,
     where: HazardFilterDep,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> HazardsPublic:
     now = datetime.now(CHINA_TZ)
-    return queries.list_hazards(session=session, actor=actor, where=where, now=now, offset=offset, limit=limit)
+    with Session(engine) as session:
+        return queries.list_hazards(session=session, actor=actor, where=where, now=now, offset=offset, limit=limit)
 
 
 @router.get("/{hazard_id}/events", summary="隐患事件历史 (who did what, in order)", responses={404: {}})
-def hazard_events(hazard_id: HazardId, session: SessionDep, actor: CurrentActor) -> HazardEventsPublic:
-    require_visible(actor, hazard_id, session)
-    return queries.hazard_events(session=session, hazard_id=hazard_id)
+def hazard_events(hazard_id: HazardId, engine: EngineDep, actor: CurrentActor) -> HazardEventsPublic:
+    with Session(engine) as session:
+        require_visible(actor, hazard_id, session)
+        return queries.hazard_events(session=session, hazard_id=hazard_id)

@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from sqlmodel import Session
 
-from api.deps import CurrentActor, Day, HazardFilterDep, SessionDep, SettingsDep
+from api.deps import CurrentActor, Day, EngineDep, HazardFilterDep, SettingsDep
 from contracts.clock import CHINA_TZ, china_date
 from ledgers import queries, xlsx
 
@@ -46,7 +47,7 @@ def now_and_today() -> tuple[datetime, date]:
 
 @router.get("/rectification.xlsx", summary="重大隐患督改台账 (Excel; the list's filters)", responses=XLSX_RESPONSE)
 def rectification_ledger(
-    session: SessionDep,
+    engine: EngineDep,
     actor: CurrentActor,
     settings: SettingsDep,
     where: HazardFilterDep,
@@ -55,8 +56,9 @@ def rectification_ledger(
     now, today = now_and_today()
 
     def write(out: IO[bytes]) -> int:
-        rows = queries.rectification_rows(session=session, actor=actor, where=where, now=now)
-        return xlsx.write_rectification(out, rows, version=version, district=settings.district_name, as_of=today)
+        with Session(engine) as session:
+            rows = queries.rectification_rows(session=session, actor=actor, where=where, now=now)
+            return xlsx.write_rectification(out, rows, version=version, district=settings.district_name, as_of=today)
 
     suffix = "（企业版）" if version == "enterprise" else ""
     return download(f"重大隐患督改台账{suffix}_{today:%Y%m%d}.xlsx", write)
@@ -64,13 +66,14 @@ def rectification_ledger(
 
 @router.get("/suspension.xlsx", summary="责令停产整顿台账 (Excel; the list's filters)", responses=XLSX_RESPONSE)
 def suspension_ledger(
-    session: SessionDep, actor: CurrentActor, settings: SettingsDep, where: HazardFilterDep
+    engine: EngineDep, actor: CurrentActor, settings: SettingsDep, where: HazardFilterDep
 ) -> StreamingResponse:
     now, today = now_and_today()
 
     def write(out: IO[bytes]) -> int:
-        rows = queries.suspension_rows(session=session, actor=actor, where=where, now=now)
-        return xlsx.write_suspension(out, rows, district=settings.district_name, as_of=today)
+        with Session(engine) as session:
+            rows = queries.suspension_rows(session=session, actor=actor, where=where, now=now)
+            return xlsx.write_suspension(out, rows, district=settings.district_name, as_of=today)
 
     return download(f"责令停产整顿台账_{today:%Y%m%d}.xlsx", write)
 
@@ -81,19 +84,20 @@ def suspension_ledger(
     responses=XLSX_RESPONSE,
 )
 def dispatch_report(
-    session: SessionDep,
+    engine: EngineDep,
     actor: CurrentActor,
     settings: SettingsDep,
     where: HazardFilterDep,
     by: Literal["street", "department"] = "street",
     as_of: Annotated[Day | None, Query(description="截至 this day (China); today when absent")] = None,
 ) -> StreamingResponse:
-    now, today = now_and_today()
-    day = as_of or today
-    lines = queries.dispatch_lines(session=session, actor=actor, where=where, by=by, as_of=day, now=now)
-    filed_by = "街道" if by == "street" else "部门"
+    with Session(engine) as session:
+        now, today = now_and_today()
+        day = as_of or today
+        lines = queries.dispatch_lines(session=session, actor=actor, where=where, by=by, as_of=day, now=now)
+        filed_by = "街道" if by == "street" else "部门"
 
-    def write(out: IO[bytes]) -> None:
-        xlsx.write_dispatch(out, lines, by=by, district=settings.district_name, as_of=day)
+        def write(out: IO[bytes]) -> None:
+            xlsx.write_dispatch(out, lines, by=by, district=settings.district_name, as_of=day)
 
-    return download(f"调度表（{filed_by}）_截至{day:%Y%m%d}.xlsx", write)
+        return download(f"调度表（{filed_by}）_截至{day:%Y%m%d}.xlsx", write)

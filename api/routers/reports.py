@@ -13,14 +13,15 @@ import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlmodel import col, func, select
+from sqlalchemy import Engine
+from sqlmodel import Session, col, func, select
 from starlette.background import BackgroundTask
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from activities.reports import report_store
-from api.deps import Day, Offset, RowId, SessionDep, SettingsDep, TemporalDep, role_in
+from api.deps import Day, EngineDep, Offset, RowId, SettingsDep, TemporalDep, role_in
 from api.errors import Problem, from_application_error
 from contracts.base import Model
 from contracts.clock import CHINA_TZ, china_date
@@ -70,27 +71,28 @@ def report_not_found(snapshot_id: int) -> Problem:
 
 @router.get("", summary="定期报表列表 (snapshots, newest first)", responses={403: {"description": "enterprises"}})
 def list_reports(
-    session: SessionDep,
+    engine: EngineDep,
     actor: Reader,
     kind: ReportKind | None = None,
     trigger: ReportTrigger | None = None,
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReportSnapshotsPublic:
-    conditions = []
-    if kind is not None:
-        conditions.append(col(ReportSnapshot.kind) == kind)
-    if trigger is not None:
-        conditions.append(col(ReportSnapshot.trigger) == trigger)
-    count = session.exec(select(func.count()).select_from(ReportSnapshot).where(*conditions)).one()
-    rows = session.exec(
-        select(ReportSnapshot)
-        .where(*conditions)
-        .order_by(col(ReportSnapshot.generated_at).desc(), col(ReportSnapshot.id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    return ReportSnapshotsPublic(data=[ReportSnapshotPublic.model_validate(row) for row in rows], count=count)
+    with Session(engine) as session:
+        conditions = []
+        if kind is not None:
+            conditions.append(col(ReportSnapshot.kind) == kind)
+        if trigger is not None:
+            conditions.append(col(ReportSnapshot.trigger) == trigger)
+        count = session.exec(select(func.count()).select_from(ReportSnapshot).where(*conditions)).one()
+        rows = session.exec(
+            select(ReportSnapshot)
+            .where(*conditions)
+            .order_by(col(ReportSnapshot.generated_at).desc(), col(ReportSnapshot.id).desc())
+            .offset(offset)
+            .limit(limit)
+        ).all()
+        return ReportSnapshotsPublic(data=[ReportSnapshotPublic.model_validate(row) for row in rows], count=count)
 
 
 @router.get(
@@ -105,9 +107,9 @@ def list_reports(
     },
 )
 async def download_report(
-    snapshot_id: RowId, session: SessionDep, actor: Reader, store: ReportStoreDep
+    snapshot_id: RowId, engine: EngineDep, actor: Reader, store: ReportStoreDep
 ) -> StreamingResponse:
-    snapshot = session.get(ReportSnapshot, snapshot_id)
+    snapshot = await run_in_threadpool(snapshot_of, engine, snapshot_id)
     if snapshot is None:
         raise report_not_found(snapshot_id)
     try:
@@ -128,6 +130,12 @@ async def download_report(
         },
         background=BackgroundTask(opened.close),
     )
+
+
+def snapshot_of(engine: Engine, snapshot_id: int) -> ReportSnapshot | None:
+    """Off the event loop, and with its connection given back before the answer goes out (api.deps.EngineDep)."""
+    with Session(engine) as session:
+        return session.get(ReportSnapshot, snapshot_id)
 
 
 def content_disposition(snapshot: ReportSnapshot) -> str:
@@ -153,7 +161,7 @@ class RegenerateRequest(Model):
     },
 )
 async def regenerate_report(
-    body: RegenerateRequest, response: Response, session: SessionDep, actor: Regenerator, temporal: TemporalDep
+    body: RegenerateRequest, response: Response, engine: EngineDep, actor: Regenerator, temporal: TemporalDep
 ) -> ReportSnapshotPublic:
     today = china_date(datetime.now(CHINA_TZ))
     if body.as_of > today:
@@ -179,7 +187,7 @@ async def regenerate_report(
             raise from_application_error(cause) from err
         log.error("report regeneration failed", kind=body.kind.value, as_of=body.as_of, cause=repr(cause))
         raise Problem(500, "InternalError", "服务内部错误，请联系运维人员", title="服务内部错误") from err
-    snapshot = session.get(ReportSnapshot, report.snapshot_id)
+    snapshot = await run_in_threadpool(snapshot_of, engine, report.snapshot_id)
     assert snapshot is not None, f"snapshot {report.snapshot_id} was reported taken but is not in the read model"
     response.status_code = 201 if report.created else 200
     return ReportSnapshotPublic.model_validate(snapshot)
