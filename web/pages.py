@@ -199,31 +199,31 @@ RAG_SLICES = ((Rag.RED, "rag-red"), (Rag.YELLOW, "rag-yellow"), (Rag.GREEN, "rag
 
 @router.get("/ui/board")
 def board(request: Request, actor: CurrentActor, engine: EngineDep) -> HTMLResponse:
+    now = datetime.now(CHINA_TZ)
+    today = china_date(now)
     with Session(engine) as session:
-        now = datetime.now(CHINA_TZ)
-        today = china_date(now)
         streets = open_matrix(session=session, actor=actor, row=Hazard.street, column=Hazard.industry, now=now)
         departments = open_matrix(session=session, actor=actor, row=Hazard.department, column=None, now=now)
         trend = open_trend(session=session, actor=actor, first=today - timedelta(days=TREND_DAYS - 1), last=today)
-        rag_chart = charts.donut(
-            [
-                charts.Slice(f"{labels.RAG_LABELS[rag]}（{labels.RAG_MEANINGS[rag]}）", streets.total.rag[rag], css)
-                for rag, css in RAG_SLICES
-            ],
-            title="在办隐患红黄绿分布",
-            centre_label="在办隐患",
-        )
-        trend_chart = charts.trend(trend, title=f"近 {TREND_DAYS} 天在办隐患数量走势")
-        return render(
-            request,
-            "board.html",
-            actor,
-            streets=streets,
-            departments=departments,
-            rag_chart=rag_chart,
-            trend_chart=trend_chart,
-            now=now,
-        )
+    rag_chart = charts.donut(
+        [
+            charts.Slice(f"{labels.RAG_LABELS[rag]}（{labels.RAG_MEANINGS[rag]}）", streets.total.rag[rag], css)
+            for rag, css in RAG_SLICES
+        ],
+        title="在办隐患红黄绿分布",
+        centre_label="在办隐患",
+    )
+    trend_chart = charts.trend(trend, title=f"近 {TREND_DAYS} 天在办隐患数量走势")
+    return render(
+        request,
+        "board.html",
+        actor,
+        streets=streets,
+        departments=departments,
+        rag_chart=rag_chart,
+        trend_chart=trend_chart,
+        now=now,
+    )
 
 
 # --- the list --------------------------------------------------------------------------------------------------
