@@ -120,12 +120,12 @@ def policy_versions(engine: EngineDep) -> PolicyVersionsPublic:
     responses={403: {"description": "only the committee office"}, 422: {"description": "each bad field named"}},
 )
 def save_policy(body: PolicyUpdate, actor: CommitteeOffice, engine: EngineDep) -> PolicyVersionPublic:
+    errors = ladder_errors("rules", body.rules)
+    for industry, rules in body.industry_overrides.items():
+        errors += ladder_errors(f"industry_overrides.{industry.value}", rules)
+    if errors:
+        raise invalid(errors)
     with Session(engine) as session:
-        errors = ladder_errors("rules", body.rules)
-        for industry, rules in body.industry_overrides.items():
-            errors += ladder_errors(f"industry_overrides.{industry.value}", rules)
-        if errors:
-            raise invalid(errors)
         saved = admin_queries.save_policy(
             session=session,
             rules=body.rules,
@@ -144,9 +144,9 @@ def calendar(
     from_year: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR)] = None,
     to_year: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR)] = None,
 ) -> CalendarPublic:
+    this_year = datetime.now(CHINA_TZ).year
+    years = range(from_year or SHOWN_FROM, (to_year or this_year + SHOWN_AHEAD) + 1)
     with Session(engine) as session:
-        this_year = datetime.now(CHINA_TZ).year
-        years = range(from_year or SHOWN_FROM, (to_year or this_year + SHOWN_AHEAD) + 1)
         return admin_queries.calendar(session=session, years=years)
 
 

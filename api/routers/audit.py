@@ -58,16 +58,16 @@ def records(
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> AuditRecordsPublic:
+    where = AuditFilter(
+        actor_id=actor_id,
+        organisation=organisation,
+        action=action,
+        object_id=object_id,
+        outcome=outcome,
+        since=since,
+        until=until,
+    )
     with Session(engine) as session:
-        where = AuditFilter(
-            actor_id=actor_id,
-            organisation=organisation,
-            action=action,
-            object_id=object_id,
-            outcome=outcome,
-            since=since,
-            until=until,
-        )
         return audit_store.search(session=session, where=where, offset=offset, limit=limit)
 
 

@@ -91,13 +91,13 @@ def dispatch_report(
     by: Literal["street", "department"] = "street",
     as_of: Annotated[Day | None, Query(description="截至 this day (China); today when absent")] = None,
 ) -> StreamingResponse:
+    now, today = now_and_today()
+    day = as_of or today
     with Session(engine) as session:
-        now, today = now_and_today()
-        day = as_of or today
         lines = queries.dispatch_lines(session=session, actor=actor, where=where, by=by, as_of=day, now=now)
-        filed_by = "街道" if by == "street" else "部门"
+    filed_by = "街道" if by == "street" else "部门"
 
-        def write(out: IO[bytes]) -> None:
-            xlsx.write_dispatch(out, lines, by=by, district=settings.district_name, as_of=day)
+    def write(out: IO[bytes]) -> None:
+        xlsx.write_dispatch(out, lines, by=by, district=settings.district_name, as_of=day)
 
-        return download(f"调度表（{filed_by}）_截至{day:%Y%m%d}.xlsx", write)
+    return download(f"调度表（{filed_by}）_截至{day:%Y%m%d}.xlsx", write)

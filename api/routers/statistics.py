@@ -36,19 +36,19 @@ def hazard_statistics(
         int | None, Query(ge=2000, le=2100, description="存量 is found before 1 January of this year (default: now)")
     ] = None,
 ) -> StatisticsPublic:
+    now = datetime.now(CHINA_TZ)
+    if as_of is not None and as_of.tzinfo is None:
+        raise invalid("as_of", "时间必须带时区，例如 +08:00")
+    if as_of is not None and not day_start(EARLIEST_DAY) <= as_of < day_start(LATEST_DAY):
+        raise invalid("as_of", f"时间须在 {EARLIEST_DAY.year} 年至 {LATEST_DAY.year} 年之间")
+    if found_from is not None and found_to is not None and found_from > found_to:
+        raise invalid("found_to", "结束日期不能早于开始日期")
+    query = StatisticsQuery(
+        group_by=group_by,
+        as_of=as_of or now,
+        cutoff_year=cutoff_year or now.year,
+        found_from=found_from,
+        found_to=found_to,
+    )
     with Session(engine) as session:
-        now = datetime.now(CHINA_TZ)
-        if as_of is not None and as_of.tzinfo is None:
-            raise invalid("as_of", "时间必须带时区，例如 +08:00")
-        if as_of is not None and not day_start(EARLIEST_DAY) <= as_of < day_start(LATEST_DAY):
-            raise invalid("as_of", f"时间须在 {EARLIEST_DAY.year} 年至 {LATEST_DAY.year} 年之间")
-        if found_from is not None and found_to is not None and found_from > found_to:
-            raise invalid("found_to", "结束日期不能早于开始日期")
-        query = StatisticsQuery(
-            group_by=group_by,
-            as_of=as_of or now,
-            cutoff_year=cutoff_year or now.year,
-            found_from=found_from,
-            found_to=found_to,
-        )
         return statistics.hazard_statistics(session=session, scope=scope_condition(actor), query=query)
