@@ -74,7 +74,7 @@ class Size:
 
 
 QUICK = Size(hazards=6, worker_kills=2, server_restarts=1, gap=(0.5, 2.0), pause=(0.0, 4.0), die_after_writes=8)
-FULL = Size(hazards=50, worker_kills=100, server_restarts=5, gap=(0.5, 3.0), pause=(0.0, 100.0), die_after_writes=25)
+FULL = Size(hazards=50, worker_kills=100, server_restarts=5, gap=(0.5, 3.0), pause=(0.0, 200.0), die_after_writes=25)
 CONTROL = Size(hazards=10, worker_kills=8, server_restarts=0, gap=(0.3, 1.5), pause=(0.0, 4.0), die_after_writes=6)
 
 
