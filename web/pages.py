@@ -252,19 +252,19 @@ def distinct(session: Session, actor: Actor, column: Any) -> list[str]:
 
 @router.get("/ui/hazards")
 def hazard_list(request: Request, actor: CurrentActor, engine: EngineDep) -> HTMLResponse:
+    now = datetime.now(CHINA_TZ)
+    given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
+    chosen = {name: value for name, value in given.items() if name in FILTER_PARAMETERS}
+    errors: list[dict[str, str]] = []
+    try:
+        where = filters_from(chosen)
+    except ValidationError as err:
+        errors = field_errors(err.errors())
+        where = HazardFilter()
+        chosen = {}
+    sort = Sort.REPORTED if given.get("sort") == Sort.REPORTED.value else Sort.DEADLINE
+    page = int(given["page"]) if given.get("page", "").isdigit() and int(given["page"]) > 0 else 1
     with Session(engine) as session:
-        now = datetime.now(CHINA_TZ)
-        given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
-        chosen = {name: value for name, value in given.items() if name in FILTER_PARAMETERS}
-        errors: list[dict[str, str]] = []
-        try:
-            where = filters_from(chosen)
-        except ValidationError as err:
-            errors = field_errors(err.errors())
-            where = HazardFilter()
-            chosen = {}
-        sort = Sort.REPORTED if given.get("sort") == Sort.REPORTED.value else Sort.DEADLINE
-        page = int(given["page"]) if given.get("page", "").isdigit() and int(given["page"]) > 0 else 1
         found = list_page(
             session=session,
             actor=actor,
@@ -274,31 +274,33 @@ def hazard_list(request: Request, actor: CurrentActor, engine: EngineDep) -> HTM
             offset=(page - 1) * PAGE_SIZE,
             limit=PAGE_SIZE,
         )
-        pages = max(1, -(-found.count // PAGE_SIZE))
-        query = urlencode(chosen)
-        version = "enterprise" if actor.role is Role.ENTERPRISE else "department"
-        ledger_query = urlencode({**chosen, "version": version})
-        return render(
-            request,
-            "list.html",
-            actor,
-            hazards=found.data,
-            count=found.count,
-            page=page,
-            pages=pages,
-            sort=sort.value,
-            chosen=chosen,
-            errors=errors,
-            page_url=lambda number: list_url(**chosen, sort=sort.value, page=number),
-            rectification_ledger=f"/ledgers/rectification.xlsx?{ledger_query}",
-            suspension_ledger=f"/ledgers/suspension.xlsx?{query}" if query else "/ledgers/suspension.xlsx",
-            stages=list(Stage),
-            industries=list(Industry),
-            sources=list(Source),
-            streets=distinct(session, actor, Hazard.street),
-            departments=distinct(session, actor, Hazard.department),
-            countdown=lambda h: labels.countdown(h.next_deadline, now, overdue=h.rag == Rag.RED),
-        )
+        streets = distinct(session, actor, Hazard.street)
+        departments = distinct(session, actor, Hazard.department)
+    pages = max(1, -(-found.count // PAGE_SIZE))
+    query = urlencode(chosen)
+    version = "enterprise" if actor.role is Role.ENTERPRISE else "department"
+    ledger_query = urlencode({**chosen, "version": version})
+    return render(
+        request,
+        "list.html",
+        actor,
+        hazards=found.data,
+        count=found.count,
+        page=page,
+        pages=pages,
+        sort=sort.value,
+        chosen=chosen,
+        errors=errors,
+        page_url=lambda number: list_url(**chosen, sort=sort.value, page=number),
+        rectification_ledger=f"/ledgers/rectification.xlsx?{ledger_query}",
+        suspension_ledger=f"/ledgers/suspension.xlsx?{query}" if query else "/ledgers/suspension.xlsx",
+        stages=list(Stage),
+        industries=list(Industry),
+        sources=list(Source),
+        streets=streets,
+        departments=departments,
+        countdown=lambda h: labels.countdown(h.next_deadline, now, overdue=h.rag == Rag.RED),
+    )
 
 
 # --- one hazard ------------------------------------------------------------------------------------------------
@@ -394,27 +396,27 @@ def parse_day(values: dict[str, str], name: str, errors: dict[str, str]) -> date
 
 @router.get("/ui/statistics")
 def statistics_page(request: Request, actor: CurrentActor, engine: EngineDep) -> HTMLResponse:
+    now = datetime.now(CHINA_TZ)
+    given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
+    errors: dict[str, str] = {}
+    group_by = next((g for g in GROUP_LABELS if g.value == given.get("group_by")), GroupBy.STREET)
+    found_from = parse_day(given, "found_from", errors)
+    found_to = parse_day(given, "found_to", errors)
+    as_of_day = parse_day(given, "as_of", errors)
+    if found_from and found_to and found_from > found_to:
+        errors["found_to"] = "结束日期不能早于开始日期"
+    cutoff_year = now.year
+    if "cutoff_year" in given:
+        text = given["cutoff_year"]
+        if text.isdigit() and 2000 <= int(text) <= 2100:
+            cutoff_year = int(text)
+        else:
+            errors["cutoff_year"] = "应为 2000 至 2100 之间的年份"
+    if errors:
+        found_from = found_to = as_of_day = None
+    # 截至某日 means to the end of that day.
+    as_of = day_start(as_of_day + timedelta(days=1)) - timedelta(microseconds=1) if as_of_day else now
     with Session(engine) as session:
-        now = datetime.now(CHINA_TZ)
-        given = {name: value.strip() for name, value in request.query_params.items() if value.strip()}
-        errors: dict[str, str] = {}
-        group_by = next((g for g in GROUP_LABELS if g.value == given.get("group_by")), GroupBy.STREET)
-        found_from = parse_day(given, "found_from", errors)
-        found_to = parse_day(given, "found_to", errors)
-        as_of_day = parse_day(given, "as_of", errors)
-        if found_from and found_to and found_from > found_to:
-            errors["found_to"] = "结束日期不能早于开始日期"
-        cutoff_year = now.year
-        if "cutoff_year" in given:
-            text = given["cutoff_year"]
-            if text.isdigit() and 2000 <= int(text) <= 2100:
-                cutoff_year = int(text)
-            else:
-                errors["cutoff_year"] = "应为 2000 至 2100 之间的年份"
-        if errors:
-            found_from = found_to = as_of_day = None
-        # 截至某日 means to the end of that day.
-        as_of = day_start(as_of_day + timedelta(days=1)) - timedelta(microseconds=1) if as_of_day else now
         result = hazard_statistics(
             session=session,
             scope=scope_condition(actor),
@@ -427,36 +429,36 @@ def statistics_page(request: Request, actor: CurrentActor, engine: EngineDep) ->
                 found_to=found_to + timedelta(days=1) if found_to else None,
             ),
         )
-        legend = [
-            charts.Slice("已销号", 0, "stat-closed"),
-            charts.Slice("在办（未逾期）", 0, "stat-open"),
-            charts.Slice("在办（已逾期）", 0, "rag-red"),
-        ]
-        bars = [
-            (
-                row.key or "",
-                [
-                    charts.Slice("已销号", row.closed, "stat-closed"),
-                    charts.Slice("在办（未逾期）", row.open - row.overdue, "stat-open"),
-                    charts.Slice("在办（已逾期）", row.overdue, "rag-red"),
-                ],
-            )
-            for row in result.rows
-        ]
-        chart = charts.stacked_bars(bars, title=f"按{GROUP_LABELS[group_by]}统计：销号与在办", legend=legend)
-        return render(
-            request,
-            "statistics.html",
-            actor,
-            result=result,
-            chart=chart,
-            group_by=group_by,
-            group_labels=GROUP_LABELS,
-            values=given,
-            errors=errors,
-            as_of=as_of,
-            cutoff_year=cutoff_year,
+    legend = [
+        charts.Slice("已销号", 0, "stat-closed"),
+        charts.Slice("在办（未逾期）", 0, "stat-open"),
+        charts.Slice("在办（已逾期）", 0, "rag-red"),
+    ]
+    bars = [
+        (
+            row.key or "",
+            [
+                charts.Slice("已销号", row.closed, "stat-closed"),
+                charts.Slice("在办（未逾期）", row.open - row.overdue, "stat-open"),
+                charts.Slice("在办（已逾期）", row.overdue, "rag-red"),
+            ],
         )
+        for row in result.rows
+    ]
+    chart = charts.stacked_bars(bars, title=f"按{GROUP_LABELS[group_by]}统计：销号与在办", legend=legend)
+    return render(
+        request,
+        "statistics.html",
+        actor,
+        result=result,
+        chart=chart,
+        group_by=group_by,
+        group_labels=GROUP_LABELS,
+        values=given,
+        errors=errors,
+        as_of=as_of,
+        cutoff_year=cutoff_year,
+    )
 
 
 # --- imports ---------------------------------------------------------------------------------------------------

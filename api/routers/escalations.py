@@ -68,15 +68,15 @@ def escalation_letter(escalation_id: RowId, engine: EngineDep, actor: CurrentAct
         row = escalation_queries.escalation(session=session, escalation_id=escalation_id)
         if row is None or not visible(actor, row.hazard_id, session):
             raise Problem(404, "EscalationNotFound", f"未找到编号为 {escalation_id} 的督办记录", title="督办记录不存在")
-        if not row.letter:
-            raise Problem(
-                404,
-                "LetterNotFound",
-                f"督办记录 {escalation_id} 是{RUNG_LABELS[Rung(row.rung)]}，没有文书",
-                title="文书不存在",
-            )
-        filename = f"{row.doc_number}.docx"
-        disposition = (
-            f"attachment; filename=\"escalation-{escalation_id}.docx\"; filename*=UTF-8''{quote(filename, safe='')}"
+    if not row.letter:
+        raise Problem(
+            404,
+            "LetterNotFound",
+            f"督办记录 {escalation_id} 是{RUNG_LABELS[Rung(row.rung)]}，没有文书",
+            title="文书不存在",
         )
-        return Response(render_letter(row), media_type=DOCX, headers={"Content-Disposition": disposition})
+    filename = f"{row.doc_number}.docx"
+    disposition = (
+        f"attachment; filename=\"escalation-{escalation_id}.docx\"; filename*=UTF-8''{quote(filename, safe='')}"
+    )
+    return Response(render_letter(row), media_type=DOCX, headers={"Content-Disposition": disposition})
