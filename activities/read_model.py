@@ -31,8 +31,14 @@ class ReadModelActivities:
             result.events_already_present,
         )
         if result.events_already_present:
-            # A redelivery (a worker died after writing, before its workflow task completed): absorbed, not doubled.
-            log.info("projection redelivered", events_already_present=result.events_already_present)
+            # A redelivery (a worker died after writing, before its workflow task completed): absorbed, not doubled,
+            # and the rows take the timestamps of the attempt Temporal keeps.
+            log.info(
+                "projection redelivered",
+                events_already_present=result.events_already_present,
+                events_replaced=result.events_replaced,
+                row_written=result.row_written,
+            )
         return result
 
 

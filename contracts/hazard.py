@@ -396,6 +396,8 @@ class ProjectHazardInput(Model):
 class ProjectionResult(Model):
     events_inserted: int
     events_already_present: int
+    # Of those present, the ones rewritten with this delivery's: it came from a later attempt at the workflow task.
+    events_replaced: int = 0
     row_written: bool
 
 

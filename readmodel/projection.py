@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, or_, select
+from sqlalchemy import Engine, Table, and_, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
@@ -101,8 +101,13 @@ def write_projection(
     event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
     row = hazard_row(state)
     upsert = dialect_insert(engine, hazards).values(row)
-    # An older delivery arriving late must never overwrite a newer state.
-    replaces = hazards.c.version < upsert.excluded.version
+    # An older delivery arriving late must never overwrite a newer state. The same version delivered again with a
+    # later clock comes from a later attempt at the workflow task (the one before died after writing, before it
+    # completed): Temporal keeps the later attempt, whose workflow.now() stamped the state, so it replaces.
+    replaces = or_(
+        hazards.c.version < upsert.excluded.version,
+        and_(hazards.c.version == upsert.excluded.version, hazards.c.updated_at < upsert.excluded.updated_at),
+    )
     if repair is not None and repair.seen_version is not None:
         replaces = or_(replaces, hazards.c.version == repair.seen_version)
     upsert = upsert.on_conflict_do_update(
@@ -111,20 +116,30 @@ def write_projection(
         where=replaces,
     )
     # RETURNING counts what was really written on both databases (rowcount is -1 on psycopg here).
-    inserted = 0
+    inserted = replaced = 0
     with engine.begin() as conn:
         if events:
-            insert = dialect_insert(engine, event_table).values([event_row(state.hazard_id, e) for e in events])
+            rows = [event_row(state.hazard_id, e) for e in events]
+            insert = dialect_insert(engine, event_table).values(rows)
             key = ["hazard_id", "seq"]
+            overwrite = {c.name: insert.excluded[c.name] for c in event_table.c if c.name not in {"id", *key}}
             if repair is None:
                 insert = insert.on_conflict_do_nothing(index_elements=key)
             else:
-                overwrite = {c.name: insert.excluded[c.name] for c in event_table.c if c.name not in {"id", *key}}
                 insert = insert.on_conflict_do_update(index_elements=key, set_=overwrite)
             seqs = set(conn.execute(insert.returning(event_table.c.seq)).scalars())
             inserted = len(seqs)
             if new_events is not None:
                 new_events.extend(e for e in events if e.seq in seqs)
+            if present := [r for r in rows if r["seq"] not in seqs]:
+                # Redelivered events: as the row above, a later attempt's (later-stamped) events are the kept ones.
+                later = dialect_insert(engine, event_table).values(present)
+                later = later.on_conflict_do_update(
+                    index_elements=key,
+                    set_={name: later.excluded[name] for name in overwrite},
+                    where=event_table.c.at < later.excluded.at,
+                )
+                replaced = len(conn.execute(later.returning(event_table.c.seq)).all())
         written = conn.execute(upsert.returning(hazards.c.version)).first() is not None
         if repair is not None and written:
             # Only once the row holds this state: a newer write that won the race may have added events.
@@ -132,7 +147,10 @@ def write_projection(
                 delete(event_table).where(event_table.c.hazard_id == state.hazard_id, event_table.c.seq > state.version)
             )
     return ProjectionResult(
-        events_inserted=inserted, events_already_present=len(events) - inserted, row_written=written
+        events_inserted=inserted,
+        events_already_present=len(events) - inserted,
+        events_replaced=replaced,
+        row_written=written,
     )
 
 

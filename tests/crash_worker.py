@@ -4,6 +4,9 @@ XIAOHAO_TEST_DIE_AFTER_WRITES=N: the process SIGKILLs itself right after its Nth
 workflow task that asked for it completes. That is the window the projection's idempotency exists for; random
 kills from outside hit it only now and then, this hits it every time.
 
+Hazards whose id starts with LATE- have their plan clock started 60 days early (tests/late_clock.py), so their
+escalation ladder climbs at once, inside the crash loop.
+
 --plain-insert: the projection inserts events plainly, as a naive implementation would (the negative control),
 into a read model whose events table lacks the (hazard, seq) key.
 """
@@ -22,6 +25,7 @@ import worker
 from contracts.hazard import HazardEvent, HazardState, ProjectionResult
 from readmodel.models import HazardEventRow
 from readmodel.projection import event_row, write_projection
+from tests.late_clock import LateClock
 
 
 def plain_projection(engine: Engine, state: HazardState, events: list[HazardEvent], **options: Any) -> ProjectionResult:
@@ -55,4 +59,5 @@ if __name__ == "__main__":
     if writes := int(os.environ.get("XIAOHAO_TEST_DIE_AFTER_WRITES", "0")):
         write = dying_after(writes, write)
     activities.read_model.write_projection = write  # type: ignore[attr-defined]
+    worker.ScheduleActivities = LateClock  # type: ignore[attr-defined]
     asyncio.run(worker.main())

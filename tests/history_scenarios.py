@@ -24,16 +24,12 @@ from contracts.hazard import (
     ActionResult,
     Actor,
     DecideExtensionInput,
-    Delisting,
-    DelistInput,
     ExtensionDecision,
     ExtensionRequest,
     HazardReport,
     HazardState,
     ListingOrder,
     ListInput,
-    Publication,
-    PublishInput,
     ReportHazardInput,
     ReportRectificationInput,
     RequestExtensionInput,
@@ -55,7 +51,9 @@ from tests.scenarios import (
     Handle,
     Step,
     confirm_control,
+    delist,
     plan,
+    publication,
     rectification,
     report,
     report_rectification,
@@ -197,17 +195,8 @@ def list_hazard() -> Step:
     return Step("list_hazard", lambda: ListInput(actor=COMMITTEE, order=order))
 
 
-def delist() -> Step:
-    return Step("delist", lambda: DelistInput(actor=COMMITTEE, delisting=Delisting(opinion="整改已完成，同意摘牌。")))
-
-
 def publish(of: PublicationOf) -> Move:
-    return act_today(
-        "publish",
-        lambda today: PublishInput(
-            actor=COMMITTEE, publication=Publication(of=of, published_on=today, channel="南开区人民政府网站")
-        ),
-    )
+    return act_today("publish", lambda today: publication(of, today))
 
 
 def transfer() -> Step:

@@ -10,17 +10,21 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 
 from contracts.clock import CHINA_TZ, china_date
-from contracts.enums import Industry, InterimControlKind, ReviewDecision, Role, Source, Stage
+from contracts.enums import Industry, InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.hazard import (
     ActionResult,
     Actor,
     ConfirmInterimControlInput,
     Criterion,
+    Delisting,
+    DelistInput,
     Enterprise,
     HazardReport,
     HazardState,
     InterimControl,
     Plan,
+    Publication,
+    PublishInput,
     Rectification,
     ReportHazardInput,
     ReportRectificationInput,
@@ -139,6 +143,19 @@ def verify(verified: bool) -> Step:
     return Step(
         "verify", lambda: VerifyInput(actor=INSPECTOR, verification=Verification(verified=verified, opinion=opinion))
     )
+
+
+def delist() -> Step:
+    return Step("delist", lambda: DelistInput(actor=COMMITTEE, delisting=Delisting(opinion="整改已完成，同意摘牌。")))
+
+
+def publication(of: PublicationOf, on: date) -> PublishInput:
+    return PublishInput(actor=COMMITTEE, publication=Publication(of=of, published_on=on, channel="南开区人民政府网站"))
+
+
+def publish_today(of: PublicationOf) -> Step:
+    """Published today, China time: on a real server (a time-skipping one has a date of its own)."""
+    return Step("publish", lambda: publication(of, china_date(datetime.now(CHINA_TZ))))
 
 
 def revoke() -> Step:

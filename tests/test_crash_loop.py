@@ -9,21 +9,25 @@ and the same check must then find doubled events. Besides the kills from outside
 SIGKILLs itself right after every few projection writes, before the workflow task asking for them completes: the
 one window where a redelivery can happen, which random kills hit only now and then.
 
-Escalations need deadlines to pass, which takes working days on a real server; the ladder is tested under
-time-skipping in tests/test_ladder.py, and tests/test_worker_crash.py kills the worker in the middle of updates.
+Every fifth hazard is late (tests/late_clock.py: its plan was due 60 days before it was reported), so its whole plan
+ladder, 提醒, 函告, 约谈 and 挂牌督办, climbs through the real escalation activity while the crashes go on; it then
+publishes its listing, rectifies, is delisted, closed and publishes the delisting. Afterwards every late hazard
+holds each rung once, its read-model rows carry the 文号 the workflow holds, each rung was announced once, and
+every series of 文号 runs from 1 without a gap: a letter issued twice would have used a second number.
 """
 
 import asyncio
 import json
 import random
+import re
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlmodel import Session, col, select
@@ -31,15 +35,20 @@ from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateR
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
-from contracts.hazard import TASK_QUEUE, ActionResult, HazardState, ReportHazardInput, workflow_id
+from activities.escalation import outbox_key
+from contracts.deadlines import ISSUE_ESCALATION_ACTIVITY, Rung
+from contracts.enums import Action, PublicationOf, ReviewDecision, Stage
+from contracts.hazard import TASK_QUEUE, ActionResult, HazardEvent, HazardState, ReportHazardInput, workflow_id
 from infra.temporal import ensure_namespace
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
-from readmodel.models import Hazard, HazardEventRow
+from readmodel.models import EscalationRow, Hazard, HazardEventRow, OutboxRow
+from readmodel.reconcile import Truth, compare, read_rows
 from tests.figures import record
 from tests.keys import CONVERTER, TEST_PAYLOAD_KEY
+from tests.late_clock import LATE
 from tests.processes import DevServerProcess, WorkerProcess, service_env
-from tests.scenarios import PATHS, Step
+from tests.scenarios import ENTERPRISE, PATHS, STANDARD, Step, delist, publish_today, report, review
 from tests.scenarios import Path as LifecyclePath
 from workflows.hazard import HazardWorkflow
 
@@ -54,6 +63,25 @@ TASK_TIMEOUT = timedelta(seconds=3)
 CALL_TIMEOUT = 15.0
 # Every hazard finished within this after the last crash, or the run failed.
 SETTLE_SECONDS = 180.0
+# One hazard in LATE_EVERY is late: its plan ladder climbs amid the crashes.
+LATE_EVERY = 5
+LATE_PATH = LifecyclePath(
+    ENTERPRISE,
+    report,
+    [
+        publish_today(PublicationOf.LISTING),
+        *STANDARD,
+        delist(),
+        review(ReviewDecision.APPROVE),
+        publish_today(PublicationOf.DELISTING),
+    ],
+    Stage.CLOSED,
+)
+LONGEST_PATH = max(len(path.steps) for path in PATHS.values())
+# The rungs of the plan's ladder that are escalations (the overdue mark only colours).
+LADDER = [Rung.REMINDER, Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING]
+# 文号 as activities/escalation.doc_number writes them: the serial before 号.
+SERIAL = re.compile(r"^(.*〕)(\d+)号$")
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,7 @@ class Stack:
     database_url: str
     client: Client | None = None
     in_flight: int = 0
+    climbing: int = 0  # late hazards whose ladder is climbing
     retries: Counter[str] = field(default_factory=Counter)
 
     async def connect(self) -> Client:
@@ -135,9 +164,33 @@ async def persistently(
         stack.in_flight -= acts
 
 
+def climbed(hazard_id: str) -> Callable[[Client], Awaitable[HazardState]]:
+    """Asks until the late hazard is listed (挂牌督办, the last rung of its plan's ladder)."""
+
+    async def ask(client: Client) -> HazardState:
+        handle = client.get_workflow_handle_for(HazardWorkflow.run, workflow_id(hazard_id))
+        while True:
+            state = await handle.query(HazardWorkflow.get_state)
+            if state.listing is not None:
+                return state
+            await asyncio.sleep(0.2)
+
+    return ask
+
+
 async def live(stack: Stack, hazard_id: str, path: LifecyclePath, pause: random.Random, size: Size) -> HazardState:
-    """One hazard's whole life, pausing before each action so that lives overlap the crashes."""
+    """One hazard's whole life, pausing before each action so that lives overlap the crashes. A late hazard also
+    pauses before its report, so that ladders climb all through the loop, not all at its start."""
     until = time.monotonic() + 3600
+    late = hazard_id.startswith(LATE)
+    # A life no longer, on average, than the longest lifecycle path's: the late path's 8 pauses are shortened.
+    scale = min(1.0, LONGEST_PATH / (len(path.steps) + late))
+
+    async def wait() -> None:
+        await asyncio.sleep(pause.uniform(*size.pause) * scale)
+
+    if late:
+        await wait()
 
     async def start(client: Client) -> None:
         await client.start_workflow(
@@ -150,8 +203,16 @@ async def live(stack: Stack, hazard_id: str, path: LifecyclePath, pause: random.
         )
 
     await persistently(stack, f"start {hazard_id}", start, until)
+    # The events before the first action: the report, and a late hazard's escalations.
+    before = 1
+    if late:
+        stack.climbing += 1
+        try:
+            before = (await persistently(stack, f"{hazard_id} ladder", climbed(hazard_id), until)).version
+        finally:
+            stack.climbing -= 1
     for number, step in enumerate(path.steps):
-        await asyncio.sleep(pause.uniform(*size.pause))
+        await wait()
 
         async def act(client: Client, step: Step = step, number: int = number) -> ActionResult:
             handle = client.get_workflow_handle(workflow_id(hazard_id))
@@ -161,7 +222,8 @@ async def live(stack: Stack, hazard_id: str, path: LifecyclePath, pause: random.
             return result
 
         result = await persistently(stack, f"{hazard_id} action {number + 1}", act, until)
-        assert result.event.seq == number + 2, f"{hazard_id} action {number + 1} made event {result.event.seq}"
+        seq = before + number + 1
+        assert result.event.seq == seq, f"{hazard_id} action {number + 1} made event {result.event.seq}, not {seq}"
 
     async def finish(client: Client) -> HazardState:
         handle = client.get_workflow_handle_for(HazardWorkflow.run, workflow_id(hazard_id))
@@ -175,6 +237,7 @@ class Crashes:
     worker_kills: int = 0
     kills_with_calls_in_flight: int = 0
     kills_while_hazards_lived: int = 0
+    kills_while_ladders_climbed: int = 0
     deaths_in_write_window: int = 0
     server_restarts: int = 0
 
@@ -192,6 +255,7 @@ async def crash_loop(stack: Stack, size: Size, rng: random.Random, lives: list["
             await asyncio.sleep(0.02)
         crashes.kills_with_calls_in_flight += stack.in_flight > 0
         crashes.kills_while_hazards_lived += not all(life.done() for life in lives)
+        crashes.kills_while_ladders_climbed += stack.climbing > 0
         crashes.deaths_in_write_window += not stack.worker.running
         await stack.worker.kill()
         crashes.worker_kills += 1
@@ -214,62 +278,99 @@ async def keep_alive(worker: WorkerProcess) -> None:
         await asyncio.sleep(0.5)
 
 
-def absorbed_redeliveries(worker: WorkerProcess) -> int:
-    """Events the projection found already written: redeliveries the idempotent write absorbed."""
-    absorbed = 0
+def log_entries(worker: WorkerProcess) -> Iterator[dict[str, Any]]:
+    """The worker's JSON log entries, across every process it was."""
     for line in worker.log:
         _, _, body = line.partition("] ")
-        if "projection redelivered" not in body:
-            continue
-        entry = json.loads(body)
-        absorbed += int(entry["events_already_present"])
-    return absorbed
+        if body.startswith("{"):
+            yield json.loads(body)
 
 
-def read_model_problems(database_url: str, finals: dict[str, tuple[HazardState, list[str]]]) -> list[str]:
+def redeliveries(worker: WorkerProcess, field: str) -> int:
+    """Summed over the projection's redeliveries: `events_already_present` (absorbed by the idempotent write, not
+    doubled), `events_replaced` (of those, rewritten with the later attempt's timestamps)."""
+    return sum(int(e[field]) for e in log_entries(worker) if e["event"] == "projection redelivered")
+
+
+Finals = dict[str, tuple[HazardState, list[HazardEvent]]]
+
+
+def read_model_problems(database_url: str, finals: Finals) -> list[str]:
     """Everything the read model holds that the workflows do not say: lost hazards, lost, doubled or reordered
-    events, a row behind its workflow. Empty when it is exactly right."""
+    events, a row, event or escalation whose content is not the workflow's (the reconciler's own comparison,
+    every field). Empty when it is exactly right."""
     problems: list[str] = []
     engine = make_engine(database_url)
     try:
         with Session(engine) as session:
-            rows = {h.hazard_id: h for h in session.exec(select(Hazard)).all()}
-            events: dict[str, list[HazardEventRow]] = {}
-            for row in session.exec(select(HazardEventRow).order_by(col(HazardEventRow.id))).all():
-                events.setdefault(row.hazard_id, []).append(row)
+            reported = set(session.exec(select(Hazard.hazard_id)).all())
+            written: dict[str, list[int]] = {}
+            for hazard_id, seq in session.exec(
+                select(HazardEventRow.hazard_id, HazardEventRow.seq).order_by(col(HazardEventRow.id))
+            ).all():
+                written.setdefault(hazard_id, []).append(seq)
+        for hazard_id, (final, events) in finals.items():
+            seqs = written.get(hazard_id, [])
+            if doubled := sum(n - 1 for n in Counter(seqs).values()):
+                problems.append(f"{hazard_id}: {doubled} events doubled")
+            elif seqs != sorted(seqs):
+                problems.append(f"{hazard_id}: events written out of order {seqs}")
+            for finding in compare(Truth(final, events), read_rows(engine, hazard_id)):
+                problems.append(f"{hazard_id}: {finding.kind.value} ({finding.detail})")
     finally:
         engine.dispose()
-    for hazard_id, (final, actions) in finals.items():
-        hazard = rows.get(hazard_id)
-        if hazard is None:
-            problems.append(f"{hazard_id}: no row in the read model")
-            continue
-        if (hazard.stage, hazard.version) != (final.stage, final.version):
-            problems.append(
-                f"{hazard_id}: row at {hazard.stage} v{hazard.version}, workflow at {final.stage} v{final.version}"
-            )
-        seqs = [e.seq for e in events.get(hazard_id, [])]
-        doubled = sum(n - 1 for n in Counter(seqs).values())
-        if doubled:
-            problems.append(f"{hazard_id}: {doubled} events doubled")
-        if sorted(set(seqs)) != list(range(1, final.version + 1)):
-            problems.append(f"{hazard_id}: events {sorted(set(seqs))} of 1..{final.version}")
-        elif not doubled and seqs != sorted(seqs):
-            problems.append(f"{hazard_id}: events written out of order {seqs}")
-        elif not doubled and [e.action for e in events[hazard_id]] != actions:
-            problems.append(f"{hazard_id}: actions {[e.action for e in events[hazard_id]]}, workflow says {actions}")
-    if missing := set(rows) - set(finals):
+    if missing := reported - set(finals):
         problems.append(f"rows for hazards nobody reported: {sorted(missing)}")
     return problems
+
+
+def escalation_problems(database_url: str, finals: Finals) -> list[str]:
+    """What read_model_problems cannot see of exactly-once escalations: a late hazard without each rung of its
+    ladder once, a rung announced other than once, a 文号 series with a gap (a number taken by an attempt that did
+    not count) or a number twice. Empty when it is exactly right."""
+    problems: list[str] = []
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            numbers = session.exec(select(EscalationRow.doc_number)).all()
+            announced = Counter(session.exec(select(OutboxRow.key)).all())
+    finally:
+        engine.dispose()
+    for hazard_id, (final, _) in finals.items():
+        fired = [e.rung for e in final.escalations]
+        if hazard_id.startswith(LATE) and fired != LADDER:
+            problems.append(f"{hazard_id}: rungs {[r.value for r in fired]}, not the plan's ladder")
+        for e in final.escalations:
+            key = outbox_key(hazard_id, e.deadline_id, e.rung)
+            if announced[key] != 1:
+                problems.append(f"{key} announced {announced[key]} times")
+    serials: dict[str, list[int]] = {}
+    for number in numbers:
+        if number is not None and (match := SERIAL.match(number)):
+            serials.setdefault(match[1], []).append(int(match[2]))
+    for series, serial in serials.items():
+        if sorted(serial) != list(range(1, len(serial) + 1)):
+            problems.append(f"{series}: numbers {sorted(serial)}")
+    return problems
+
+
+def escalations_issued_again(worker: WorkerProcess) -> int:
+    """Escalation activities run more often than there are escalations: attempts after a kill, each of which found
+    its rung already issued and answered with it (the activity logs each answer, naming its rung and 文号)."""
+    runs = Counter(e["event"] for e in log_entries(worker) if e.get("activity") == ISSUE_ESCALATION_ACTIVITY)
+    return sum(n - 1 for n in runs.values())
 
 
 @dataclass
 class Outcome:
     crashes: Crashes
-    finals: dict[str, tuple[HazardState, list[str]]]
+    finals: Finals
     paths: dict[str, LifecyclePath]
     problems: list[str]
+    escalation_problems: list[str]
     absorbed: int
+    replaced: int
+    escalations_again: int
     retries: int
     seconds: float
 
@@ -277,7 +378,13 @@ class Outcome:
 async def run_loop(stack: Stack, size: Size) -> Outcome:
     rng = random.Random(SEED)
     names = sorted(PATHS)
-    paths = {f"CRASH-{n:03d}": PATHS[names[n % len(names)]] for n in range(size.hazards)}
+    late = {n for n in range(size.hazards) if n % LATE_EVERY == LATE_EVERY - 1}
+    # The others take every lifecycle path in turn.
+    regular = iter(PATHS[names[i % len(names)]] for i in range(size.hazards))
+    paths = {
+        f"{LATE}CRASH-{n:03d}" if n in late else f"CRASH-{n:03d}": LATE_PATH if n in late else next(regular)
+        for n in range(size.hazards)
+    }
     began = time.monotonic()
     await stack.server.start()
     # start-dev made the namespace bare: our retention and search attributes, as `make run` does.
@@ -299,15 +406,26 @@ async def run_loop(stack: Stack, size: Size) -> Outcome:
         )
         states = [task.result() for task in lives]
         client = await stack.connect()
-        finals: dict[str, tuple[HazardState, list[str]]] = {}
+        finals: Finals = {}
         for state in states:
             recorded = await client.get_workflow_handle(workflow_id(state.hazard_id)).query(HazardWorkflow.get_events)
-            finals[state.hazard_id] = (state, [e.action.value for e in recorded.events])
+            finals[state.hazard_id] = (state, recorded.events)
         problems = read_model_problems(stack.database_url, finals)
+        escalations = escalation_problems(stack.database_url, finals)
     finally:
         await stack.stop()
-    absorbed = absorbed_redeliveries(stack.worker)
-    return Outcome(crashes, finals, paths, problems, absorbed, stack.retries.total(), time.monotonic() - began)
+    return Outcome(
+        crashes=crashes,
+        finals=finals,
+        paths=paths,
+        problems=problems,
+        escalation_problems=escalations,
+        absorbed=redeliveries(stack.worker, "events_already_present"),
+        replaced=redeliveries(stack.worker, "events_replaced"),
+        escalations_again=escalations_issued_again(stack.worker),
+        retries=stack.retries.total(),
+        seconds=time.monotonic() - began,
+    )
 
 
 @pytest.mark.slow
@@ -319,11 +437,15 @@ async def test_hazards_survive_killed_workers_and_a_killed_server_with_nothing_l
 ) -> None:
     outcome = await run_loop(stack_for(tmp_path, size), size)
 
-    assert outcome.problems == []
-    for hazard_id, (state, _) in outcome.finals.items():
+    assert outcome.problems == [], "\n".join(outcome.problems)
+    assert outcome.escalation_problems == []
+    for hazard_id, (state, events) in outcome.finals.items():
         path = outcome.paths[hazard_id]
         assert state.stage is path.final, hazard_id
-        assert state.version == len(path.steps) + 1, hazard_id
+        assert [e.action for e in events].count(Action.ESCALATE) == len(state.escalations), hazard_id
+        # The report, each action, each rung, and the listing the last rung made.
+        automatic_listing = state.listing is not None and state.listing.automatic
+        assert state.version == 1 + len(path.steps) + len(state.escalations) + automatic_listing, hazard_id
     assert len(outcome.finals) == size.hazards
     # The crashes happened as planned and came while work was in flight.
     assert (outcome.crashes.worker_kills, outcome.crashes.server_restarts) == (size.worker_kills, size.server_restarts)
@@ -333,14 +455,22 @@ async def test_hazards_survive_killed_workers_and_a_killed_server_with_nothing_l
     # The idempotent projection was really exercised.
     assert outcome.absorbed > 0, "no redelivered projection: the kills never hit the window between write and commit"
 
-    events = sum(state.version for state, _ in outcome.finals.values())
+    recorded = sum(state.version for state, _ in outcome.finals.values())
+    escalations = sum(len(state.escalations) for state, _ in outcome.finals.values())
+    late = sum(hazard_id.startswith(LATE) for hazard_id in outcome.finals)
     record(1, "hazards lost", size.hazards - len(outcome.finals), scale=size.scale)
-    record(1, "events lost, doubled or out of order in the read model", len(outcome.problems), scale=size.scale)
-    record(1, "events recorded", events, scale=size.scale)
+    what = "rows, events or escalations lost, doubled, out of order or not as the workflow holds them"
+    record(1, what, len(outcome.problems), scale=size.scale)
+    record(1, "events recorded", recorded, scale=size.scale)
     record(1, "worker kills with calls in flight", outcome.crashes.kills_with_calls_in_flight, scale=size.scale)
+    record(1, f"escalations issued ({late} late hazards' ladders)", escalations, scale=size.scale)
+    record(1, "escalations lost, doubled or misnumbered", len(outcome.escalation_problems), scale=size.scale)
+    record(1, "worker kills while a ladder climbed", outcome.crashes.kills_while_ladders_climbed, scale=size.scale)
+    record(1, "escalation attempts that found their rung already issued", outcome.escalations_again, scale=size.scale)
     deaths = outcome.crashes.deaths_in_write_window
     record(1, "worker deaths right after a projection write (self-inflicted SIGKILL)", deaths, scale=size.scale)
     record(1, "redelivered events absorbed by the idempotent projection", outcome.absorbed, scale=size.scale)
+    record(1, "of those, rewritten with the kept attempt's timestamps", outcome.replaced, scale=size.scale)
     record(1, "client calls sent again through the crashes", outcome.retries, scale=size.scale)
     record(1, "wall time", round(outcome.seconds), "s", scale=size.scale)
 

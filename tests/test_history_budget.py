@@ -33,7 +33,6 @@ from tests.history_scenarios import (
     Scenario,
     act,
     decide_extension,
-    delist,
     lapse,
     plan_due_in,
     publish,
@@ -41,7 +40,7 @@ from tests.history_scenarios import (
     report_rectification_with,
     request_extension,
 )
-from tests.scenarios import ENTERPRISE, confirm_control, report, review, submit_plan
+from tests.scenarios import ENTERPRISE, confirm_control, delist, report, review, submit_plan
 from workflows.hazard import HazardWorkflow
 
 MAX_EVENTS = 10_240

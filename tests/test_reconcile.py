@@ -1,8 +1,8 @@
 """The self-healing read model: hazards driven through real workflows on the dev server, their rows corrupted and
 deleted, then healed by the reconciler (and rebuilt from Temporal alone) back to exactly what the projection wrote.
 
-One hazard's plan clock is started 60 days early (the schedule activity, swapped under its own name), so its
-escalation ladder climbs at once and it has escalation rows with real 文号 and letters.
+One hazard's plan clock is started 60 days early (tests/late_clock.py), so its escalation ladder climbs at once
+and it has escalation rows with real 文号 and letters.
 """
 
 import asyncio
@@ -22,16 +22,14 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlmodel import Session, SQLModel
-from temporalio import activity
 from temporalio.client import Client, ScheduleActionExecutionStartWorkflow, ScheduleRange
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.escalation import EscalationActivities
 from activities.read_model import ReadModelActivities
-from activities.schedule import ScheduleActivities
 from contracts.clock import CHINA_TZ
-from contracts.deadlines import SCHEDULE_DEADLINE_ACTIVITY, Deadline, DeadlineKind, Rung, ScheduleDeadlineInput
+from contracts.deadlines import Rung
 from contracts.enums import Action, Stage
 from contracts.hazard import TASK_QUEUE, HazardState, Transfer, TransferInput
 from contracts.reconcile import (
@@ -49,6 +47,7 @@ from readmodel.reconcile import NoWorker, read_serials, reconcile
 from settings import Settings
 from tests.conftest import isolated_client, workflow_cache_size
 from tests.keys import TEST_PAYLOAD_KEY
+from tests.late_clock import LATE, LateClock
 from tests.scenarios import (
     COMMITTEE,
     ENTERPRISE,
@@ -67,26 +66,14 @@ from workflows.lifecycle import apply, open_hazard
 
 pytestmark = pytest.mark.databases
 
-LATE = "LATE-"
 DISTRICT = "120104"
 EXTRA_DEADLINE = "plan-2000-01-01"
-PLAN_CLOCK_SHIFT = timedelta(days=60)
 # Long enough for nothing, short enough for a test: nothing is in flight when the reconciler runs here.
 FAST = {"settle_seconds": 0.1}
 
 HAZARDS = SQLModel.metadata.tables["hazard"]
 EVENTS = SQLModel.metadata.tables[HazardEventRow.__tablename__]
 ESCALATIONS = SQLModel.metadata.tables[EscalationRow.__tablename__]
-
-
-class LateClock(ScheduleActivities):
-    """The real deadline arithmetic; a LATE- hazard's plan clock started 60 days before it was reported."""
-
-    @activity.defn(name=SCHEDULE_DEADLINE_ACTIVITY)
-    def schedule_deadline(self, input: ScheduleDeadlineInput) -> Deadline:
-        if input.kind is DeadlineKind.PLAN and input.hazard_id.startswith(LATE):
-            input = input.model_copy(update={"start": input.start - PLAN_CLOCK_SHIFT})
-        return super().schedule_deadline(input)
 
 
 def hazard_worker(client: Client, engine: Engine, task_queue: str) -> Worker:
