@@ -36,6 +36,9 @@ class HazardBase(SQLModel):
     reported_at: datetime = aware()
     reporter_id: str = Field(max_length=200)
     reporter_name: str = Field(max_length=200)
+    # With `department` and `transferred`, what a department's jurisdiction is judged on (contracts.jurisdiction).
+    reporter_organisation: str = Field(default="", max_length=200)
+    transferred: bool = False
     stage: Stage = code(index=True)
     five_in_place: bool = False
     funds_yuan: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2), nullable=True))

@@ -33,6 +33,8 @@ def hazard_row(state: HazardState) -> dict[str, Any]:
         "reported_at": state.reported_at,
         "reporter_id": state.reporter.id,
         "reporter_name": state.reporter.name,
+        "reporter_organisation": state.reporter.organisation,
+        "transferred": state.transferred,
         "stage": state.stage,
         "five_in_place": state.five_in_place,
         # An imported hazard without a plan (closed or in review per its ledger) keeps the ledger's figures.

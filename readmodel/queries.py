@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from contracts.clock import day_start
 from contracts.deadlines import Rag
-from contracts.enums import Action, Industry, Role, Source, Stage
+from contracts.enums import Industry, Role, Source, Stage
 from contracts.hazard import Actor
 from readmodel.models import (
     Hazard,
@@ -50,25 +50,10 @@ def scope_condition(actor: Actor) -> ColumnElement[bool] | None:
         case Role.STREET:
             return col(Hazard.street) == actor.street if actor.street else false()
         case Role.DEPARTMENT:
-            # Correlated on the hazard only: a query that also selects events (the suspension ledger) must not
-            # have these subqueries' own events correlated away.
-            first_event = (
-                select(HazardEventRow.hazard_id)
-                .where(col(HazardEventRow.hazard_id) == col(Hazard.hazard_id), col(HazardEventRow.seq) == 1)
-                .correlate(Hazard)
-            )
-            transferred = (
-                select(HazardEventRow.hazard_id)
-                .where(
-                    col(HazardEventRow.hazard_id) == col(Hazard.hazard_id),
-                    col(HazardEventRow.action) == Action.TRANSFER.value,
-                )
-                .correlate(Hazard)
-            )
             return or_(
                 col(Hazard.department) == actor.organisation,
-                first_event.where(col(HazardEventRow.actor_organisation) == actor.organisation).exists(),
-                and_(col(Hazard.industry).in_([i.value for i in actor.industries]), ~transferred.exists()),
+                col(Hazard.reporter_organisation) == actor.organisation,
+                and_(col(Hazard.industry).in_([i.value for i in actor.industries]), col(Hazard.transferred) == false()),
             )
 
 
