@@ -10,7 +10,6 @@ activities, which Temporal cannot heartbeat; the escalation activity heartbeats)
 """
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
@@ -20,13 +19,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from contracts.deadlines import Rung
 from contracts.hazard import HazardState
+from tests.attempts import attempts
 from tests.figures import record
 from tests.scenarios import PATHS, start
 from tests.test_ladder import eventually, rungs_fired, sleep_until
@@ -74,23 +72,6 @@ class LockHog:
                 self._stop.wait(RELEASE_SECONDS)
         finally:
             db.close()
-
-
-def attempts(history: WorkflowHistory) -> list[tuple[str, int]]:
-    """(activity type, attempt) of every activity attempt the history recorded, local ones included."""
-    found: list[tuple[str, int]] = []
-    scheduled: dict[int, str] = {}
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            started = event.activity_task_started_event_attributes
-            found.append((scheduled[started.scheduled_event_id], started.attempt))
-        elif event.marker_recorded_event_attributes.marker_name == "core_local_activity":
-            data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
-            marker = json.loads(data)
-            found.append((marker["activity_type"], marker["attempt"]))
-    return found
 
 
 @pytest.mark.parametrize("hazards", [pytest.param(20), pytest.param(HAZARDS, marks=pytest.mark.reliability)])
