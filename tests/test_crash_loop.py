@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy
@@ -314,56 +315,53 @@ def log_entries(worker: WorkerProcess) -> Iterator[dict[str, Any]]:
             yield json.loads(body)
 
 
-def redeliveries(worker: WorkerProcess, field: str) -> int:
-    """Summed over the projection's redeliveries: `events_already_present` (absorbed by the idempotent write, not
-    doubled), `events_replaced` (of those, rewritten with the later attempt's timestamps)."""
-    return sum(int(e[field]) for e in log_entries(worker) if e["event"] == "projection redelivered")
+def redeliveries(worker: WorkerProcess) -> tuple[int, int]:
+    """Summed over the projection's redeliveries: the events already present (absorbed by the idempotent write, not
+    doubled), and of those the ones rewritten with the later attempt's timestamps."""
+    absorbed = replaced = 0
+    for entry in log_entries(worker):
+        if entry["event"] == "projection redelivered":
+            absorbed += int(entry["events_already_present"])
+            replaced += int(entry["events_replaced"])
+    return absorbed, replaced
 
 
 Finals = dict[str, tuple[HazardState, list[HazardEvent]]]
 
 
-def read_model_problems(database_url: str, finals: Finals) -> list[str]:
+def read_model_problems(engine: Engine, finals: Finals) -> list[str]:
     """Everything the read model holds that the workflows do not say: lost hazards, lost, doubled or reordered
     events, a row, event or escalation whose content is not the workflow's (the reconciler's own comparison,
     every field). Empty when it is exactly right."""
     problems: list[str] = []
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            reported = set(session.exec(select(Hazard.hazard_id)).all())
-            written: dict[str, list[int]] = {}
-            for hazard_id, seq in session.exec(
-                select(HazardEventRow.hazard_id, HazardEventRow.seq).order_by(col(HazardEventRow.id))
-            ).all():
-                written.setdefault(hazard_id, []).append(seq)
-        for hazard_id, (final, events) in finals.items():
-            seqs = written.get(hazard_id, [])
-            if doubled := sum(n - 1 for n in Counter(seqs).values()):
-                problems.append(f"{hazard_id}: {doubled} events doubled")
-            elif seqs != sorted(seqs):
-                problems.append(f"{hazard_id}: events written out of order {seqs}")
-            for finding in compare(Truth(final, events), read_rows(engine, hazard_id)):
-                problems.append(f"{hazard_id}: {finding.kind.value} ({finding.detail})")
-    finally:
-        engine.dispose()
+    with Session(engine) as session:
+        reported = set(session.exec(select(Hazard.hazard_id)).all())
+        written: dict[str, list[int]] = {}
+        for hazard_id, seq in session.exec(
+            select(HazardEventRow.hazard_id, HazardEventRow.seq).order_by(col(HazardEventRow.id))
+        ).all():
+            written.setdefault(hazard_id, []).append(seq)
+    for hazard_id, (final, events) in finals.items():
+        seqs = written.get(hazard_id, [])
+        if doubled := sum(n - 1 for n in Counter(seqs).values()):
+            problems.append(f"{hazard_id}: {doubled} events doubled")
+        elif seqs != sorted(seqs):
+            problems.append(f"{hazard_id}: events written out of order {seqs}")
+        for finding in compare(Truth(final, events), read_rows(engine, hazard_id)):
+            problems.append(f"{hazard_id}: {finding.kind.value} ({finding.detail})")
     if missing := reported - set(finals):
         problems.append(f"rows for hazards nobody reported: {sorted(missing)}")
     return problems
 
 
-def escalation_problems(database_url: str, finals: Finals) -> list[str]:
+def escalation_problems(engine: Engine, finals: Finals) -> list[str]:
     """What read_model_problems cannot see of exactly-once escalations: a late hazard without each rung of its
     ladder once, a rung announced other than once, a 文号 series with a gap (a number taken by an attempt that did
     not count) or a number twice. Empty when it is exactly right."""
     problems: list[str] = []
-    engine = make_engine(database_url)
-    try:
-        with Session(engine) as session:
-            numbers = session.exec(select(EscalationRow.doc_number)).all()
-            announced = Counter(session.exec(select(OutboxRow.key)).all())
-    finally:
-        engine.dispose()
+    with Session(engine) as session:
+        numbers = session.exec(select(EscalationRow.doc_number)).all()
+        announced = Counter(session.exec(select(OutboxRow.key)).all())
     for hazard_id, (final, _) in finals.items():
         fired = [e.rung for e in final.escalations]
         if hazard_id.startswith(LATE) and fired != LADDER:
@@ -441,19 +439,25 @@ async def run_loop(stack: Stack, size: Size) -> Outcome:
         for state in states:
             recorded = await client.get_workflow_handle(workflow_id(state.hazard_id)).query(HazardWorkflow.get_events)
             finals[state.hazard_id] = (state, recorded.events)
-        problems = read_model_problems(stack.database_url, finals)
-        escalations = escalation_problems(stack.database_url, finals)
-        escalations_again = await escalations_attempted_again(client, finals)
+        engine = make_engine(stack.database_url)
+        try:
+            problems = read_model_problems(engine, finals)
+            escalations = escalation_problems(engine, finals)
+        finally:
+            engine.dispose()
+        escalated = [hazard_id for hazard_id, (state, _) in finals.items() if state.escalations]
+        escalations_again = await escalations_attempted_again(client, escalated)
     finally:
         await stack.stop()
+    absorbed, replaced = redeliveries(stack.worker)
     return Outcome(
         crashes=crashes,
         finals=finals,
         paths=paths,
         problems=problems,
         escalation_problems=escalations,
-        absorbed=redeliveries(stack.worker, "events_already_present"),
-        replaced=redeliveries(stack.worker, "events_replaced"),
+        absorbed=absorbed,
+        replaced=replaced,
         escalations_again=escalations_again,
         retries=stack.retries.total(),
         seconds=time.monotonic() - began,
