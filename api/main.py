@@ -1,5 +1,6 @@
 """The HTTP API. Run with `uvicorn api.main:app`; settings come from the environment (see settings.py)."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -51,12 +52,12 @@ def evidence_store(settings: Settings) -> EvidenceStore:
 API_DEPENDENCIES = [Depends(known_single_query_parameters)]
 
 
-def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+def create_app(settings: Settings | None = None, *, process_setup: bool = True) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if configure_logs:
+        if process_setup:  # the app is its process's entry point (uvicorn), not one of a test's
             configure_logging(json=settings.log_json)
             # Before the first Temporal client: the SDK Core's own log lines then go through ours too.
             Runtime.set_default(temporal_runtime(), error_if_already_set=False)
@@ -84,6 +85,10 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         app.state.temporal = TemporalConnection(
             settings.temporal_address, settings.temporal_namespace, data_converter(key)
         )
+        if process_setup:
+            # What startup made (modules, the app, clients) lives as long as the process: frozen, it is left out of
+            # every full collection, which otherwise walks about 190,000 objects for about 100 ms, in some request.
+            gc.freeze()
         yield
         app.state.engine.dispose()
 

@@ -170,7 +170,7 @@ def fired(engine: Engine, prefix: str) -> dict[str, Any]:
 @asynccontextmanager
 async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The real API app in this process, on the storm's server and read model."""
-    app = create_app(settings, configure_logs=False)
+    app = create_app(settings, process_setup=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=60) as http,

@@ -1,7 +1,9 @@
 """Read-model queries. Each takes the session by keyword, so a caller can see what it runs inside."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
@@ -40,21 +42,28 @@ class HazardFilter:
     found_to: date | None = None
 
 
-def scope_condition(actor: Actor) -> ColumnElement[bool] | None:
-    """contracts.jurisdiction.sees as SQL: the hazards this actor may see (None: all of them)."""
+def scope_branches(actor: Actor) -> list[ColumnElement[bool]] | None:
+    """contracts.jurisdiction.sees as SQL, one condition per way in: the hazards this actor may see are those
+    meeting any of them (None: all hazards)."""
     match actor.role:
         case Role.COMMITTEE_OFFICE | Role.AUDITOR:
             return None
         case Role.ENTERPRISE:
-            return col(Hazard.enterprise_credit_code) == actor.credit_code if actor.credit_code else false()
+            return [col(Hazard.enterprise_credit_code) == actor.credit_code if actor.credit_code else false()]
         case Role.STREET:
-            return col(Hazard.street) == actor.street if actor.street else false()
+            return [col(Hazard.street) == actor.street if actor.street else false()]
         case Role.DEPARTMENT:
-            return or_(
+            return [
                 col(Hazard.department) == actor.organisation,
                 col(Hazard.reporter_organisation) == actor.organisation,
                 and_(col(Hazard.industry).in_([i.value for i in actor.industries]), col(Hazard.transferred) == false()),
-            )
+            ]
+
+
+def scope_condition(actor: Actor) -> ColumnElement[bool] | None:
+    """The hazards this actor may see, as one condition (None: all of them)."""
+    branches = scope_branches(actor)
+    return None if branches is None else or_(*branches)
 
 
 def visible(*, session: Session, actor: Actor, hazard_id: str) -> bool:
@@ -75,9 +84,12 @@ def overdue_condition(now: datetime) -> ColumnElement[bool]:
 
 
 def hazard_conditions(actor: Actor, where: HazardFilter, now: datetime) -> list[ColumnElement[bool]]:
-    """The caller's jurisdiction and the filters, as SQL conditions on the hazard table."""
-    scope = scope_condition(actor)
-    found: list[ColumnElement[bool]] = [] if scope is None else [scope]
+    """The caller's jurisdiction and the filters, as SQL conditions on the hazard table.
+
+    The filters are repeated inside each way into the jurisdiction, (A or B) and F written as (A and F) or
+    (B and F): SQLite then answers each branch from an index holding both (a department's hazards in a stage:
+    `department, stage`), where otherwise it reads every hazard of the stage and tests the jurisdiction on each."""
+    found: list[ColumnElement[bool]] = []
     for column, value in (
         (Hazard.stage, where.stage),
         (Hazard.street, where.street),
@@ -105,21 +117,32 @@ def hazard_conditions(actor: Actor, where: HazardFilter, now: datetime) -> list[
                 col(Hazard.location).like(pattern),
             )
         )
-    return found
+    branches = scope_branches(actor)
+    if branches is None:
+        return found
+    return [or_(*(and_(branch, *found) for branch in branches))]
+
+
+# The API's order: the newest report first.
+NEWEST_FIRST: tuple[ColumnElement[Any], ...] = (col(Hazard.reported_at).desc(), col(Hazard.hazard_id).desc())
 
 
 def list_hazards(
-    *, session: Session, actor: Actor, where: HazardFilter, now: datetime, offset: int, limit: int
+    *,
+    session: Session,
+    actor: Actor,
+    where: HazardFilter,
+    now: datetime,
+    offset: int,
+    limit: int,
+    order: Sequence[ColumnElement[Any]] = NEWEST_FIRST,
 ) -> HazardsPublic:
     conditions = hazard_conditions(actor, where, now)
     count = session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
-    rows = session.exec(
-        select(Hazard)
-        .where(*conditions)
-        .order_by(col(Hazard.reported_at).desc(), col(Hazard.hazard_id).desc())
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    # The page's ids first, then their rows: the ids can be sorted from an index alone, where sorting whole rows
+    # reads every match (all 80,000 overdue hazards for a page of 50 at national scale).
+    page = select(Hazard.hazard_id).where(*conditions).order_by(*order).offset(offset).limit(limit)
+    rows = session.exec(select(Hazard).where(col(Hazard.hazard_id).in_(page)).order_by(*order)).all()
     return HazardsPublic(data=[HazardPublic.model_validate(row) for row in rows], count=count)
 
 

@@ -212,7 +212,7 @@ async def api(
     temporal = await isolated_client(dev_env.client, f"xiaohao-api-{backend}-{uuid.uuid4().hex[:8]}")
     settings = api_settings(temporal, data_dir, new_database_url(request, backend, data_dir))
     engine = make_engine(settings.database_url)
-    app = create_app(settings, configure_logs=False)
+    app = create_app(settings, process_setup=False)
     async with (
         # The API's settings: reports the worker takes are kept where the API serves them from.
         build_worker(temporal, engine, settings=settings),
@@ -282,7 +282,7 @@ async def live_ui(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Liv
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        server = InProcessServer(uvicorn.Config(create_app(settings, configure_logs=False), log_level="warning"))
+        server = InProcessServer(uvicorn.Config(create_app(settings, process_setup=False), log_level="warning"))
         async with build_worker(env.client, engine, settings=settings):
             serving = asyncio.create_task(server.serve(sockets=[listener]))
             try:

@@ -284,7 +284,7 @@ async def test_healthz_and_offline_docs(api: ApiStack) -> None:
 
 async def test_temporal_unreachable_is_503(api: ApiStack) -> None:
     settings = api.settings.model_copy(update={"temporal_address": "127.0.0.1:1"})
-    app = create_app(settings, configure_logs=False)
+    app = create_app(settings, process_setup=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
@@ -300,7 +300,7 @@ async def test_temporal_unreachable_is_503(api: ApiStack) -> None:
 async def test_a_database_pool_run_dry_is_503_with_retry_after(api: ApiStack) -> None:
     """More load than the process's connections serve (tests/test_load.py measures how much it takes): the
     client is told to come back, not that the service broke."""
-    app = create_app(api.settings, configure_logs=False)
+    app = create_app(api.settings, process_setup=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,
@@ -317,7 +317,7 @@ async def test_a_database_pool_run_dry_is_503_with_retry_after(api: ApiStack) ->
 async def test_a_page_gives_its_connection_back_before_it_is_sent(api: ApiStack) -> None:
     """A slow reader of a long page must not hold a database connection while it reads: under 200 clients the
     pool ran dry with connections waiting on answers being sent (tests/test_load.py)."""
-    app = create_app(api.settings, configure_logs=False)
+    app = create_app(api.settings, process_setup=False)
     held_when_sending: list[int] = []
 
     async def watched(scope: Scope, receive: Receive, send: Send) -> None:

@@ -151,7 +151,7 @@ async def live(
     temporal = await isolated_client(dev_env.client, f"xiaohao-fuzz-{uuid.uuid4().hex[:8]}")
     settings = api_settings(temporal, data_dir, new_database_url(request, "sqlite", data_dir))
     engine = make_engine(settings.database_url)
-    app = create_app(settings, configure_logs=False)
+    app = create_app(settings, process_setup=False)
     async with (
         build_worker(temporal, engine, settings=settings),
         served(app) as url,

@@ -195,7 +195,7 @@ async def service_scrapes(tmp_path: Path) -> list[str]:
     metrics port serves (the process registry, start_http_server's default)."""
     url = f"sqlite:///{tmp_path / 'readmodel.db'}"
     upgrade(url)
-    app = create_app(Settings(data_dir=tmp_path, database_url=url, jwt_secret="x"), configure_logs=False)
+    app = create_app(Settings(data_dir=tmp_path, database_url=url, jwt_secret="x"), process_setup=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,

@@ -53,7 +53,7 @@ class EvidenceApi:
 @pytest_asyncio.fixture(scope="module")
 async def evidence_api(api: ApiStack, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[EvidenceApi]:
     """The API app on the shared stack's settings, worker and database, with a small upload limit."""
-    app = create_app(api.settings, configure_logs=False)
+    app = create_app(api.settings, process_setup=False)
     store = LocalEvidenceStore(tmp_path_factory.mktemp("evidence"), max_size=LIMIT)
     async with (
         app.router.lifespan_context(app),

@@ -116,7 +116,7 @@ def auth(api: ApiStack, actor: Actor) -> dict[str, str]:
 
 
 async def test_request_lines_carry_request_actor_and_hazard_ids(api: ApiStack, json_logs: Captured) -> None:
-    async with served(create_app(api.settings, configure_logs=False)) as http:
+    async with served(create_app(api.settings, process_setup=False)) as http:
         report_id = f"report-{uuid.uuid4()}"
         reported = await http.post(
             "/hazards",
@@ -233,7 +233,7 @@ async def test_no_personal_data_in_the_logs_of_a_whole_lifecycle(api: ApiStack, 
         ("rectification", enterprise, rectification().model_dump(mode="json"), "REVIEW"),
         ("review", reviewer, {"decision": "approve", "opinion": "同意销号"}, "CLOSED"),
     ]
-    async with served(create_app(api.settings, configure_logs=False)) as http:
+    async with served(create_app(api.settings, process_setup=False)) as http:
         reported = await http.post("/hazards", json=body.model_dump(mode="json"), headers=headers[enterprise.id])
         assert reported.status_code == 201, reported.text
         hazard_id = reported.json()["hazard_id"]

@@ -175,7 +175,7 @@ async def test_outbox_backlog_counts_what_is_not_delivered(api: ApiStack) -> Non
 async def test_gauges_are_left_out_when_the_read_model_does_not_answer(api: ApiStack) -> None:
     # A database without our tables: /metrics still answers, with the backlog missing rather than a false zero.
     settings = api.settings.model_copy(update={"database_url": f"sqlite:///{api.settings.data_dir}/no-tables.db"})
-    app = create_app(settings, configure_logs=False)
+    app = create_app(settings, process_setup=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,

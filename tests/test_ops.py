@@ -19,7 +19,7 @@ async def test_not_ready_names_what_is_missing(api: ApiStack) -> None:
     settings = api.settings.model_copy(
         update={"temporal_address": "127.0.0.1:1", "database_url": f"sqlite:///{api.settings.data_dir}/empty.db"}
     )
-    app = create_app(settings, configure_logs=False)
+    app = create_app(settings, process_setup=False)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as http,

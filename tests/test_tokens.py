@@ -326,7 +326,7 @@ def test_an_unreachable_or_broken_key_set_is_unavailable_not_invalid(failure: st
 
 
 async def test_forged_tokens_are_401_on_every_route(api: ApiStack) -> None:
-    app = create_app(api.settings, configure_logs=False)
+    app = create_app(api.settings, process_setup=False)
     # Starlette answers HEAD like GET; a mount (the docs' static files) has no methods of its own.
     routes = {
         (method, route.path_format or "")

@@ -1,0 +1,171 @@
+"""The list's SQL (readmodel.queries) against the rule it stands for: contracts.jurisdiction.sees and the filters,
+written again in Python, over a grid of hazards that differ in every column the two look at."""
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, insert
+from sqlmodel import Session
+
+from contracts.deadlines import Rag
+from contracts.enums import Industry, Role, Source, Stage
+from contracts.hazard import Actor
+from contracts.jurisdiction import sees
+from readmodel.models import Hazard
+from readmodel.queries import HazardFilter, list_hazards
+from web.queries import DEADLINE_FIRST
+
+NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+DEPARTMENTS = ("应急局", "住建委")
+STREETS = ("街道甲", "街道乙")
+CREDIT_CODES = ("91120104MA0000001X", "91120104MA0000002X")
+OPEN_STAGES = (Stage.PLAN, Stage.RECTIFY, Stage.REVIEW)
+ACTORS = [
+    Actor(id="co", name="安委办", role=Role.COMMITTEE_OFFICE, organisation="安委办"),
+    Actor(id="st", name="街道", role=Role.STREET, organisation="街道甲", street="街道甲"),
+    Actor(id="en", name="企业", role=Role.ENTERPRISE, organisation="企业", credit_code=CREDIT_CODES[1]),
+    Actor(id="en0", name="企业", role=Role.ENTERPRISE, organisation="企业"),  # no credit code: sees nothing
+    Actor(id="d1", name="应急", role=Role.DEPARTMENT, organisation="应急局", industries=[Industry.HAZARDOUS_CHEMICALS]),
+    Actor(id="d2", name="住建", role=Role.DEPARTMENT, organisation="住建委", industries=[]),
+]
+FILTERS = [
+    HazardFilter(),
+    HazardFilter(stage=Stage.RECTIFY),
+    HazardFilter(overdue=True),
+    HazardFilter(overdue=False),
+    HazardFilter(street="街道乙", stage=Stage.PLAN),
+    HazardFilter(industry=Industry.GAS),
+    HazardFilter(department="住建委", overdue=True),
+]
+
+
+def grid() -> list[dict[str, Any]]:
+    """One hazard per combination of the columns the jurisdiction and the filters read."""
+    rows = []
+    industries = (Industry.HAZARDOUS_CHEMICALS, Industry.GAS)
+    combinations = itertools.product(DEPARTMENTS, DEPARTMENTS, (False, True), industries, (*OPEN_STAGES, Stage.CLOSED))
+    for number, (department, reporter, transferred, industry, stage) in enumerate(combinations):
+        # Deadlines passed and not, and none; reports at times that tie, so the id breaks them.
+        deadline = None if number % 5 == 0 else NOW + timedelta(days=number % 3 - 1, minutes=number)
+        reported = NOW - timedelta(days=number // 3)
+        rows.append(
+            {
+                "hazard_id": f"G-{number:03d}",
+                "title": "隐患",
+                "description": "说明",
+                "enterprise_name": "企业",
+                "enterprise_credit_code": CREDIT_CODES[number % 2],
+                "street": STREETS[number // 2 % 2],
+                "industry": industry,
+                "department": department,
+                "reporter_organisation": reporter,
+                "transferred": transferred,
+                "source": Source.SELF_INSPECTION,
+                "criterion_standard": "标准",
+                "criterion_clause": "第一条",
+                "location": "地点",
+                "found_at": reported,
+                "reported_at": reported,
+                "reporter_id": "x",
+                "reporter_name": "x",
+                "stage": stage,
+                "next_deadline": deadline,
+                "rag": Rag.GREEN,
+                "version": 1,
+                "updated_at": reported,
+            }
+        )
+    return rows
+
+
+def matches(row: dict[str, Any], actor: Actor, where: HazardFilter) -> bool:
+    seen = sees(
+        actor,
+        credit_code=row["enterprise_credit_code"],
+        street=row["street"],
+        industry=row["industry"],
+        department=row["department"],
+        reporter_organisation=row["reporter_organisation"],
+        transferred=row["transferred"],
+    )
+    overdue = row["stage"] is not Stage.CLOSED and row["next_deadline"] is not None and row["next_deadline"] < NOW
+    return (
+        seen
+        and where.stage in (None, row["stage"])
+        and where.street in (None, row["street"])
+        and where.industry in (None, row["industry"])
+        and where.department in (None, row["department"])
+        and where.overdue in (None, overdue)
+    )
+
+
+def newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: (row["reported_at"], row["hazard_id"]), reverse=True)
+
+
+def deadline_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: (row["next_deadline"] is None, row["next_deadline"] or NOW, row["hazard_id"]))
+
+
+@pytest.mark.databases
+def test_every_page_of_the_list_holds_what_the_jurisdiction_and_the_filters_allow(engine: Engine) -> None:
+    rows = grid()
+    with engine.begin() as conn:
+        conn.execute(insert(Hazard), rows)
+    checked = 0
+    with Session(engine) as session:
+        for actor, where, (order, ordered) in itertools.product(
+            ACTORS, FILTERS, [((), newest_first), (DEADLINE_FIRST, deadline_first)]
+        ):
+            expected = [r["hazard_id"] for r in ordered(rows) if matches(r, actor, where)]
+            pages: list[str] = []
+            for offset in range(0, len(expected) + 7, 7):
+                page = list_hazards(
+                    session=session,
+                    actor=actor,
+                    where=where,
+                    now=NOW,
+                    offset=offset,
+                    limit=7,
+                    **({"order": order} if order else {}),
+                )
+                assert page.count == len(expected), (actor.id, where)
+                pages += [hazard.hazard_id for hazard in page.data]
+            assert pages == expected, (actor.id, where, order)
+            checked += len(expected)
+    assert checked > 500  # the grid gives every actor and filter something to find
+
+
+def test_sqlite_answers_a_departments_hazards_in_a_stage_and_the_overdue_page_from_indexes(engine: Engine) -> None:
+    """Guards the reason hazard_conditions repeats the filters in each way into the jurisdiction, and migration
+    0008's covering index: without them SQLite reads every hazard of the stage, or every overdue row, to sort.
+    (This test runs on SQLite only.)"""
+    department, committee = ACTORS[4], ACTORS[0]
+
+    def plans(actor: Actor, where: HazardFilter) -> list[list[str]]:
+        sent: list[tuple[str, Any]] = []
+
+        def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+            sent.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", capture)
+        try:
+            with Session(engine) as session:
+                list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
+        finally:
+            event.remove(engine, "before_cursor_execute", capture)
+        with engine.connect() as conn:
+            return [
+                [str(step[3]) for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+                for statement, parameters in sent
+            ]
+
+    for plan in plans(department, HazardFilter(stage=Stage.REVIEW)):  # the count, then the page
+        searches = [step for step in plan if step.startswith("SEARCH hazard USING") and "autoindex" not in step]
+        assert "MULTI-INDEX OR" in plan, plan
+        assert len(searches) == 3, plan
+        assert all("stage=?" in step for step in searches), plan
+    for plan in plans(committee, HazardFilter(overdue=True)):
+        assert any("COVERING INDEX ix_hazard_overdue" in step for step in plan), plan
