@@ -206,13 +206,21 @@ PATHS: dict[str, Path] = {
 }
 
 
-async def start(client: Client, path: Path, task_queue: str, hazard_id: str | None = None) -> Handle:
+async def start(
+    client: Client,
+    path: Path,
+    task_queue: str,
+    hazard_id: str | None = None,
+    *,
+    task_timeout: timedelta | None = None,
+) -> Handle:
     hazard_id = hazard_id or f"T-{uuid.uuid4().hex[:12]}"
     return await client.start_workflow(
         HazardWorkflow.run,
         ReportHazardInput(hazard_id=hazard_id, actor=path.reporter, report=path.report()),
         id=workflow_id(hazard_id),
         task_queue=task_queue,
+        task_timeout=task_timeout,
     )
 
 

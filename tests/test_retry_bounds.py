@@ -6,7 +6,8 @@ The bounds come from the worker (8 activity and 8 local-activity slots, one thre
 rather than piling onto the database) and from SQLite's busy timeout (30 s), under which a writer waits for the
 lock instead of failing its attempt. Attempts are read from the histories Temporal recorded: the `attempt` of
 each started activity, and of each local activity's marker (the projection and deadline scheduling run as local
-activities, which Temporal cannot heartbeat; the escalation activity heartbeats).
+activities). The escalation activity heartbeats; the local activities beat through their workflow task, which the
+second test shows.
 """
 
 import asyncio
@@ -19,6 +20,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -112,3 +114,53 @@ async def test_under_lock_contention_no_activity_needs_more_than_three_attempts(
     for activity_type in sorted(counted):
         record(2, f"most attempts of one {activity_type}", worst[activity_type], scale=scale)
     record(2, "write lock taken by the contending writer", f"{hog.holds} times, {hog.held_seconds:.0f} s", scale=scale)
+
+
+# The projection waits on the read model's write lock for longer than its workflow task may take; both are well
+# inside SQLite's busy timeout (30 s) and the local activities' own (workflows.hazard.LOCAL_TIMEOUT, 30 s).
+TASK_TIMEOUT = timedelta(seconds=3)
+LONG_HOLD_SECONDS = 8.0
+
+
+async def test_a_projection_waiting_past_the_workflow_task_timeout_is_kept_alive_by_task_heartbeats(
+    dev_env: WorkflowEnvironment, dev_worker: Worker, database_url: str
+) -> None:
+    """The projection and deadline scheduling are local activities, which cannot heartbeat as activities do. Their
+    heartbeat is the workflow task's: while one runs past 80% of the task timeout, the SDK completes the task and
+    asks for a new one, so a slow database delays the action but neither times the task out nor starts the
+    projection again. (A worker that dies instead stops these beats, and the task times out and is retried.)"""
+    path = PATHS["self_report_closed"]
+    handle = await start(dev_env.client, path, dev_worker.task_queue, task_timeout=TASK_TIMEOUT)
+    await eventually(handle, lambda s: s.version >= 1, "reported")
+    step = path.steps[0]
+    lock = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=60, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        taken = time.time()
+        action = asyncio.create_task(handle.execute_update(step.update, step.input()))
+        await asyncio.sleep(LONG_HOLD_SECONDS)
+        assert not action.done(), "the action finished while the read model was locked: nothing was tested"
+        lock.execute("COMMIT")
+        released = time.time()
+    finally:
+        lock.close()
+    await action
+    history = await handle.fetch_history()
+
+    timed_out = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT]
+    assert not timed_out, "a workflow task timed out while its projection waited on the lock"
+    projections = [attempt for activity_type, attempt in attempts(history) if activity_type == "project_hazard"]
+    assert len(projections) == 2, projections  # the report's, then the action's
+    assert projections == [1, 1], "a projection was started again"
+    beats = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        and taken < e.event_time.ToDatetime().timestamp() < released
+    ]
+    # At 80% of 3 s for 8 s: about 3 beats; at least 2 shows it beat more than once.
+    assert len(beats) >= 2, f"{len(beats)} workflow task completions while the projection waited"
+
+    scale = f"write lock held {LONG_HOLD_SECONDS:g} s, workflow task timeout {TASK_TIMEOUT.total_seconds():g} s"
+    record(2, "workflow task heartbeats while the projection waited", len(beats), scale=scale)
+    record(2, "attempts of the waiting projection", projections[-1], scale=scale)
