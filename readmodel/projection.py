@@ -1,10 +1,11 @@
 """Writes a hazard's state and new events so that any repeat or reordering of deliveries is harmless."""
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, delete, or_, select
+from sqlalchemy import Engine, Integer, Table, and_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
@@ -87,6 +88,53 @@ class Repair:
     seen_version: int | None
 
 
+@dataclass(frozen=True)
+class ProjectionStatements:
+    """write_projection's statements for one dialect, built once and executed with each call's rows as parameters:
+    built per call they cost their construction, and statements carrying multi-row VALUES (a JSON payload among
+    them) are compiled again on every call, SQLAlchemy having no cache key for them."""
+
+    # New events; a row already present (a redelivery) is left to `restamp_events`.
+    insert_events: Any
+    # Already present: rewritten only by a later-stamped delivery (a later attempt at the same workflow task).
+    restamp_events: Any
+    # The reconciler's repair: the workflow's events replace whatever the rows hold.
+    overwrite_events: Any
+    # The hazard row: replaced by a newer version, by the same version with a later clock, or under repair when it
+    # still holds the version the reconciler read (`seen_version`; NULL otherwise, which matches nothing).
+    upsert_row: Any
+
+
+@functools.cache
+def projection_statements(dialect: str, columns: tuple[str, ...]) -> ProjectionStatements:
+    """For `dialect`, writing hazard rows of `columns` (hazard_row's keys)."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    hazards = SQLModel.metadata.tables["hazard"]
+    event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
+    key = ["hazard_id", "seq"]
+    seq = event_table.c.seq
+    events = insert(event_table)
+    overwrite = {c.name: events.excluded[c.name] for c in event_table.c if c.name not in {"id", *key}}
+    row = insert(hazards)
+    replaces = or_(
+        hazards.c.version < row.excluded.version,
+        and_(hazards.c.version == row.excluded.version, hazards.c.updated_at < row.excluded.updated_at),
+        hazards.c.version == bindparam("seen_version", type_=Integer),
+    )
+    return ProjectionStatements(
+        insert_events=events.on_conflict_do_nothing(index_elements=key).returning(seq),
+        restamp_events=events.on_conflict_do_update(
+            index_elements=key, set_=overwrite, where=event_table.c.at < events.excluded.at
+        ).returning(seq),
+        overwrite_events=events.on_conflict_do_update(index_elements=key, set_=overwrite).returning(seq),
+        upsert_row=row.on_conflict_do_update(
+            index_elements=[hazards.c.hazard_id],
+            set_={k: row.excluded[k] for k in columns if k != "hazard_id"},
+            where=replaces,
+        ).returning(hazards.c.version),
+    )
+
+
 def write_projection(
     engine: Engine,
     state: HazardState,
@@ -99,50 +147,24 @@ def write_projection(
 
     `new_events`, when given, receives the events whose rows this call wrote: none on a redelivery.
     """
-    hazards = SQLModel.metadata.tables["hazard"]
-    event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
     row = hazard_row(state)
-    upsert = dialect_insert(engine, hazards).values(row)
-    # An older delivery arriving late must never overwrite a newer state. The same version delivered again with a
-    # later clock comes from a later attempt at the workflow task (the one before died after writing, before it
-    # completed): Temporal keeps the later attempt, whose workflow.now() stamped the state, so it replaces.
-    replaces = or_(
-        hazards.c.version < upsert.excluded.version,
-        and_(hazards.c.version == upsert.excluded.version, hazards.c.updated_at < upsert.excluded.updated_at),
-    )
-    if repair is not None and repair.seen_version is not None:
-        replaces = or_(replaces, hazards.c.version == repair.seen_version)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[hazards.c.hazard_id],
-        set_={k: upsert.excluded[k] for k in row if k != "hazard_id"},
-        where=replaces,
-    )
+    statements = projection_statements(engine.dialect.name, tuple(row))
+    event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
     # RETURNING counts what was really written on both databases (rowcount is -1 on psycopg here).
     inserted = replaced = 0
     with engine.begin() as conn:
         if events:
             rows = [event_row(state.hazard_id, e) for e in events]
-            insert = dialect_insert(engine, event_table).values(rows)
-            key = ["hazard_id", "seq"]
-            overwrite = {c.name: insert.excluded[c.name] for c in event_table.c if c.name not in {"id", *key}}
-            if repair is None:
-                insert = insert.on_conflict_do_nothing(index_elements=key)
-            else:
-                insert = insert.on_conflict_do_update(index_elements=key, set_=overwrite)
-            seqs = set(conn.execute(insert.returning(event_table.c.seq)).scalars())
+            first = statements.insert_events if repair is None else statements.overwrite_events
+            seqs = set(conn.execute(first, rows).scalars())
             inserted = len(seqs)
             if new_events is not None:
                 new_events.extend(e for e in events if e.seq in seqs)
             if present := [r for r in rows if r["seq"] not in seqs]:
-                # Redelivered events: as the row above, a later attempt's (later-stamped) events are the kept ones.
-                later = dialect_insert(engine, event_table).values(present)
-                later = later.on_conflict_do_update(
-                    index_elements=key,
-                    set_={name: later.excluded[name] for name in overwrite},
-                    where=event_table.c.at < later.excluded.at,
-                )
-                replaced = len(conn.execute(later.returning(event_table.c.seq)).all())
-        written = conn.execute(upsert.returning(hazards.c.version)).first() is not None
+                # Redelivered events: as the row below, a later attempt's (later-stamped) events are the kept ones.
+                replaced = len(conn.execute(statements.restamp_events, present).all())
+        seen_version = repair.seen_version if repair is not None else None
+        written = conn.execute(statements.upsert_row, {**row, "seen_version": seen_version}).first() is not None
         if repair is not None and written:
             # Only once the row holds this state: a newer write that won the race may have added events.
             conn.execute(
