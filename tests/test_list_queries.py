@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
+from bench.readside import captured
 from contracts.deadlines import Rag
 from contracts.enums import Industry, Role, Source, Stage
 from contracts.hazard import Actor
@@ -145,21 +146,14 @@ def test_sqlite_answers_a_departments_hazards_in_a_stage_and_the_overdue_page_fr
     department, committee = ACTORS[4], ACTORS[0]
 
     def plans(actor: Actor, where: HazardFilter) -> list[list[str]]:
-        sent: list[tuple[str, Any]] = []
-
-        def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-            sent.append((statement, parameters))
-
-        event.listen(engine, "before_cursor_execute", capture)
-        try:
+        def page() -> None:
             with Session(engine) as session:
                 list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
-        finally:
-            event.remove(engine, "before_cursor_execute", capture)
+
         with engine.connect() as conn:
             return [
                 [str(step[3]) for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
-                for statement, parameters in sent
+                for statement, parameters in captured(engine, page)
             ]
 
     for plan in plans(department, HazardFilter(stage=Stage.REVIEW)):  # the count, then the page
