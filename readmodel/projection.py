@@ -100,8 +100,10 @@ class ProjectionStatements:
     restamp_events: Any
     # The reconciler's repair: the workflow's events replace whatever the rows hold.
     overwrite_events: Any
-    # The hazard row: replaced by a newer version, by the same version with a later clock, or under repair when it
-    # still holds the version the reconciler read (`seen_version`; NULL otherwise, which matches nothing).
+    # The hazard row: an older delivery arriving late never replaces a newer state. The same version with a later
+    # clock does: it comes from a later attempt at the workflow task (the one before died after writing, before it
+    # completed), the attempt Temporal keeps. Under repair, so does any state while the row still holds the version
+    # the reconciler read (`seen_version`; NULL otherwise, which matches nothing).
     upsert_row: Any
 
 
