@@ -71,8 +71,13 @@ def event_row(hazard_id: str, event: HazardEvent) -> dict[str, Any]:
     }
 
 
+def insert_for(dialect: str, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT with the dialect's ON CONFLICT clauses."""
+    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+
+
 def dialect_insert(engine: Engine, table: Table) -> sqlite.Insert | postgresql.Insert:
-    return sqlite.insert(table) if engine.dialect.name == "sqlite" else postgresql.insert(table)
+    return insert_for(engine.dialect.name, table)
 
 
 @dataclass(frozen=True)
@@ -110,14 +115,13 @@ class ProjectionStatements:
 @functools.cache
 def projection_statements(dialect: str, columns: tuple[str, ...]) -> ProjectionStatements:
     """For `dialect`, writing hazard rows of `columns` (hazard_row's keys)."""
-    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
     hazards = SQLModel.metadata.tables["hazard"]
     event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
     key = ["hazard_id", "seq"]
     seq = event_table.c.seq
-    events = insert(event_table)
+    events = insert_for(dialect, event_table)
     overwrite = {c.name: events.excluded[c.name] for c in event_table.c if c.name not in {"id", *key}}
-    row = insert(hazards)
+    row = insert_for(dialect, hazards)
     replaces = or_(
         hazards.c.version < row.excluded.version,
         and_(hazards.c.version == row.excluded.version, hazards.c.updated_at < row.excluded.updated_at),
