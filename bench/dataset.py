@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, StaticPool, create_engine, select
+from sqlmodel import SQLModel
 
 from contracts.clock import CHINA_TZ
 from contracts.deadlines import Rag
 from contracts.enums import Action, Industry
-from readmodel.models import Hazard, HazardEventRow
-from readmodel.projection import event_row, hazard_row
+from readmodel.models import Hazard, HazardEventRow, ListingPeriodRow
+from readmodel.projection import event_row, hazard_row, write_projection
 from tests.scenarios import PATHS
 from workflows import lifecycle
 
@@ -35,20 +36,42 @@ BATCH = 5000
 Template = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
+# The timeline the projection keeps on the row (readmodel.timeline), shifted with the clone's other times.
+TIMELINE = ("planned_at", "ended_at", "listed_since")
+
+
 def templates(now: datetime) -> list[Template]:
     """One hazard per progress step, taken through lifecycle.apply and projected. Its actions are minutes apart
     and just before `now` (the rules refuse a rectification completed after the action); each clone is then
-    shifted into the past as a whole."""
+    shifted into the past as a whole.
+
+    Each template is written by the real projection into a scratch database, and its row read back with the
+    timeline the projection derived from its events: so the clones are inserted once, as the projection leaves
+    them, not inserted and then updated (which on PostgreSQL would leave every row and index entry twice)."""
+    scratch = create_engine("sqlite://", poolclass=StaticPool)
+    SQLModel.metadata.create_all(scratch)
+    hazards = SQLModel.metadata.tables["hazard"]
     found: list[Template] = []
     for progress in range(len(PATH.steps) + 1):
         at = now - timedelta(minutes=10 * len(PATH.steps))
-        record = lifecycle.open_hazard("TEMPLATE", PATH.report(), PATH.reporter, at)
+        hazard_id = f"TEMPLATE-{progress}"
+        record = lifecycle.open_hazard(hazard_id, PATH.report(), PATH.reporter, at)
         for step in PATH.steps[:progress]:
             at += timedelta(minutes=10)
             update = step.input()
             action, field = ACTIONS[step.update]
             lifecycle.apply(record, action, update.actor, getattr(update, field), at)  # type: ignore[attr-defined]
-        found.append((hazard_row(record.state), [event_row("TEMPLATE", e) for e in record.events]))
+        write_projection(scratch, record.state, record.events)
+        with scratch.connect() as conn:
+            timeline = conn.execute(
+                select(*(hazards.c[name] for name in (*TIMELINE, "found_to_closed_us"))).where(
+                    hazards.c.hazard_id == hazard_id
+                )
+            ).one()
+            # The path taken has no listing (each clone would need its own periods).
+            assert conn.execute(select(ListingPeriodRow.__table__)).first() is None  # type: ignore[attr-defined]
+        row = hazard_row(record.state) | dict(zip((*TIMELINE, "found_to_closed_us"), timeline, strict=True))
+        found.append((row, [event_row("TEMPLATE", e) for e in record.events]))
     return found
 
 
@@ -72,6 +95,7 @@ def hazards(count: int, *, now: datetime, seed: int = 7) -> Iterator[tuple[dict[
             reported_at=hazard["reported_at"] + shift,
             updated_at=hazard["updated_at"] + shift,
             closed_at=hazard["closed_at"] + shift if hazard["closed_at"] else None,
+            **{name: hazard[name] + shift for name in TIMELINE if hazard[name] is not None},
         )
         if progress < len(base) - 1:
             # The workflow arms deadlines (not the pure rules): an open hazard's next deadline, some passed.

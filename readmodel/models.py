@@ -2,7 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Column, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Numeric, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from contracts.deadlines import DeadlineKind, Owner, Rag, Rung
@@ -62,6 +62,23 @@ class Hazard(HazardBase, table=True):
     """One row per hazard: its current state as of event `version`."""
 
     description: str
+    # When it was first planned, ended (closed or revoked) and first listed, and microseconds from found to closed,
+    # from its events and row (readmodel.timeline): what statistics as of a date read in place of folding events.
+    planned_at: datetime | None = aware(nullable=True)
+    ended_at: datetime | None = aware(nullable=True)
+    listed_since: datetime | None = aware(nullable=True)
+    found_to_closed_us: int | None = Field(default=None, sa_type=BigInteger)
+
+
+class ListingPeriodRow(SQLModel, table=True):
+    """One 挂牌督办 of a hazard, from its listing (or the listing its ledger recorded) to its delisting, if any."""
+
+    __tablename__ = "listing_period"
+    hazard_id: str = Field(primary_key=True, max_length=64)
+    # The event that listed it.
+    seq: int = Field(primary_key=True)
+    listed_at: datetime = aware()
+    delisted_at: datetime | None = aware(nullable=True)
 
 
 class HazardPublic(HazardBase):

@@ -11,7 +11,8 @@ from sqlmodel import SQLModel
 
 from contracts.deadlines import EscalationRecord
 from contracts.hazard import HazardEvent, HazardState, ProjectionResult
-from readmodel.models import EscalationRow, HazardEventRow
+from readmodel.models import EscalationRow, HazardEventRow, ListingPeriodRow
+from readmodel.timeline import changes_timeline, refresh_timelines
 
 
 def hazard_row(state: HazardState) -> dict[str, Any]:
@@ -176,6 +177,8 @@ def write_projection(
             conn.execute(
                 delete(event_table).where(event_table.c.hazard_id == state.hazard_id, event_table.c.seq > state.version)
             )
+        if repair is not None or any(changes_timeline(e) for e in events):
+            refresh_timelines(conn, [state.hazard_id])
     return ProjectionResult(
         events_inserted=inserted,
         events_already_present=len(events) - inserted,
@@ -224,10 +227,12 @@ def repair_escalations(engine: Engine, rows: list[dict[str, Any]]) -> int:
 
 
 def forget_hazard(engine: Engine, hazard_id: str) -> int:
-    """Delete a hazard's row and events (escalations stay: issued documents). For rows no workflow owns."""
+    """Delete a hazard's row, events and timeline (escalations stay: issued documents). For rows no workflow owns."""
     hazards = SQLModel.metadata.tables["hazard"]
     event_table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
+    periods = SQLModel.metadata.tables[ListingPeriodRow.__tablename__]
     with engine.begin() as conn:
+        conn.execute(delete(periods).where(periods.c.hazard_id == hazard_id))
         events = len(
             conn.execute(
                 delete(event_table).where(event_table.c.hazard_id == hazard_id).returning(event_table.c.seq)

@@ -19,18 +19,19 @@ Counting rules, so every figure can be checked by hand:
 - Groups use the hazard's current street, industry and department (after any transfer).
 - Escalation effectiveness: for each notice letter, summons, listing and circular fired by `as_of`, the hours
   from the rung to the next event that changed the hazard's stage (the stage being done), by `as_of`.
+
+These rules are written once as a fold over each hazard's events (HazardAsOf), which the 调度表 runs; statistics
+count the same from the timelines the projection keeps (readmodel.timeline), without reading an event.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from statistics import median
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, true
 
 # SQLAlchemy's own select: sqlmodel's is typed for at most four columns.
 from sqlalchemy import select as columns
@@ -39,35 +40,16 @@ from sqlmodel import Session, SQLModel, col, select
 from contracts.clock import day_start
 from contracts.deadlines import STAGE_DEADLINES, DeadlineKind, Rung
 from contracts.enums import Action, Source, Stage
-from readmodel.models import EscalationRow, Hazard, HazardEventRow
+from readmodel.event_facts import FACT_NAMES, fact_columns
+from readmodel.models import EscalationRow, Hazard, HazardEventRow, ListingPeriodRow
+from readmodel.timeline import micros_between
 from workcalendar import end_of_day
 
 # The rungs that are acts of supervision; reminders and the overdue mark only notify or colour.
 EFFECTIVENESS_RUNGS = (Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING, Rung.CIRCULAR)
-# What the fold reads from event payloads, by JSON path: the report's department (and for a hazard imported from
-# a ledger, the listing, the plan's figures, the 整改时限 and the 销号日期 the ledger recorded), a transfer's
-# department, the plan's 整改时限, an extension's new date and its decision, and the deadline an escalation rung
-# fired on. Read as text (booleans as booleans) by the database: decoding whole payloads in Python would cost more
-# than the rest of the fold.
-TEXT_FACTS: dict[str, tuple[str, ...]] = {
-    "department": ("department",),
-    "ledger_listing": ("imported", "listing", "doc_number"),
-    "ledger_plan_deadline": ("imported", "plan", "deadline"),
-    "ledger_rectify_deadline": ("imported", "rectify_deadline"),
-    "ledger_funds": ("imported", "funds_yuan"),
-    "ledger_closed_on": ("imported", "closed_on"),
-    "to_department": ("to_department",),
-    "deadline": ("deadline",),
-    "new_due_date": ("new_due_date",),
-    "due": ("due",),
-    "deadline_kind": ("deadline_kind",),
-}
-BOOLEAN_FACTS: dict[str, tuple[str, ...]] = {
-    "approve": ("approve",),
-    "ledger_five_in_place": ("imported", "five_in_place"),
-}
 # A dictionary is far quicker than the enum's own lookup, which the fold would make once per event.
 STAGES = {stage.value: stage for stage in Stage}
+CENTS = Decimal("0.01")
 SECONDS_PER_DAY = 86400
 SECONDS_PER_HOUR = 3600
 
@@ -130,7 +112,8 @@ class StatisticsQuery:
 
 @dataclass
 class HazardAsOf:
-    """What one hazard looked like at `as_of`, folded from its events in order (`apply`).
+    """What one hazard looked like at `as_of`, folded from its events in order (`apply`): what the 调度表 counts,
+    and the statement of the statistics' rules that hazard_statistics, reading timelines instead, is tested against.
 
     `stage_due` is the deadline of the stage the hazard was in, as far as its events recorded it by then, which
     is what `overdue` compares: a deadline set as a date (the plan's 整改时限, an approved extension's new date) is
@@ -154,7 +137,6 @@ class HazardAsOf:
     stage_due: datetime | None = None
     # (at, stage after) of every event that changed the stage, in order.
     stage_changes: list[tuple[datetime, Stage]] = field(default_factory=list)
-    rungs: list[tuple[Rung, datetime]] = field(default_factory=list)
     # Fixed due dates seen so far, as the workflow arms them on entering a stage (HazardWorkflow._stage_due_date).
     plan_due: date | None = None
     extended: dict[DeadlineKind, date] = field(default_factory=dict)
@@ -221,13 +203,6 @@ class HazardAsOf:
         return None
 
 
-FACT_NAMES = (*TEXT_FACTS, *BOOLEAN_FACTS)
-
-
-def _path(payload: Any, path: tuple[str, ...]) -> Any:
-    return payload[path[0]] if len(path) == 1 else payload[path]
-
-
 def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
@@ -262,7 +237,6 @@ def hazards_as_of(
             ).where(*conditions)
         ).all()
     }
-    payload = col(HazardEventRow.payload)
     events = session.execute(
         columns(
             col(HazardEventRow.hazard_id),
@@ -270,8 +244,7 @@ def hazards_as_of(
             col(HazardEventRow.at),
             col(HazardEventRow.stage_before),
             col(HazardEventRow.stage_after),
-            *(_path(payload, path).as_string() for path in TEXT_FACTS.values()),
-            *(_path(payload, path).as_boolean() for path in BOOLEAN_FACTS.values()),
+            *fact_columns(),
         )
         .where(
             col(HazardEventRow.hazard_id).in_(select(Hazard.hazard_id).where(*conditions)),
@@ -287,10 +260,8 @@ def hazards_as_of(
     return hazards
 
 
-def hazard_statistics(
-    *, session: Session, scope: ColumnElement[bool] | None, query: StatisticsQuery
-) -> StatisticsPublic:
-    """Statistics for the hazards `scope` lets the caller see (None: all), grouped as asked."""
+def window_conditions(scope: ColumnElement[bool] | None, query: StatisticsQuery) -> list[ColumnElement[bool]]:
+    """The hazards `scope` lets the caller see (None: all) that were reported by `as_of` and found in the window."""
     conditions: list[ColumnElement[bool]] = [col(Hazard.reported_at) <= query.as_of]
     if scope is not None:
         conditions.append(scope)
@@ -298,79 +269,196 @@ def hazard_statistics(
         conditions.append(col(Hazard.found_at) >= day_start(query.found_from))
     if query.found_to is not None:
         conditions.append(col(Hazard.found_at) < day_start(query.found_to))
+    return conditions
+
+
+@dataclass
+class Tally:
+    """One group's counts, summed by the database, and the figures its medians are taken from."""
+
+    counts: dict[str, Any]
+    # Microseconds from found to closed: the median is taken on these and only it is turned into days.
+    days_to_close_us: list[int] = field(default_factory=list)
+    fired: dict[Rung, int] = field(default_factory=lambda: defaultdict(int))
+    # Microseconds from each rung to its stage being done.
+    to_done_us: dict[Rung, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, other: "Tally") -> None:
+        for name, value in other.counts.items():
+            self.counts[name] += value
+        self.days_to_close_us.extend(other.days_to_close_us)
+        for rung, fired in other.fired.items():
+            self.fired[rung] += fired
+        for rung, micros in other.to_done_us.items():
+            self.to_done_us[rung].extend(micros)
+
+
+def hazard_statistics(
+    *, session: Session, scope: ColumnElement[bool] | None, query: StatisticsQuery
+) -> StatisticsPublic:
+    """Statistics for the hazards `scope` lets the caller see (None: all), grouped as asked.
+
+    Each hazard's state as of `as_of` is read from its timeline (readmodel.timeline: planned_at, ended_at,
+    listed_since and listing_period, found_to_closed_us) and counted by the database in one grouped statement over
+    one index (ix_hazard_statistics); the escalation rungs in a second. The rules are the fold's (HazardAsOf):
+    tests/test_statistics_fold.py checks every figure against it."""
+    conditions = window_conditions(scope, query)
     key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
-    hazards = hazards_as_of(session=session, conditions=conditions, as_of=query.as_of, key=key)
-    in_scope = select(Hazard.hazard_id).where(*conditions)
-
-    rungs = session.exec(
-        select(EscalationRow.hazard_id, EscalationRow.rung, EscalationRow.at).where(
-            col(EscalationRow.hazard_id).in_(in_scope),
-            col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
-            col(EscalationRow.at) <= query.as_of,
-        )
-    ).all()
-    for hazard_id, rung, at in rungs:
-        if (hazard := hazards.get(hazard_id)) is not None:  # reported since the first read (hazards_as_of)
-            hazard.rungs.append((Rung(rung), at))
-
-    groups: dict[str | None, list[HazardAsOf]] = defaultdict(list)
-    for hazard in hazards.values():
-        groups[hazard.key].append(hazard)
-    cutoff = day_start(date(query.cutoff_year, 1, 1))
-    rows = [_row(key, groups[key], query.as_of, cutoff) for key in sorted(groups, key=lambda k: k or "")]
+    dialect = session.get_bind().dialect.name
+    tallies = _counted(session, conditions, key, query)
+    _add_rungs(session, dialect, conditions, key, query.as_of, tallies)
+    total = Tally(counts=defaultdict(int, funds_yuan=Decimal("0")))
+    for tally in tallies.values():
+        total.add(tally)
     return StatisticsPublic(
         as_of=query.as_of,
         group_by=query.group_by,
         found_from=query.found_from,
         found_to=query.found_to,
         cutoff_year=query.cutoff_year,
-        rows=rows,
-        total=_row(None, list(hazards.values()), query.as_of, cutoff),
+        rows=[_row(k, tallies[k]) for k in sorted(tallies, key=lambda k: k or "")],
+        total=_row(None, total),
     )
 
 
-def _median(values: Iterable[float]) -> float | None:
-    listed = list(values)
-    return round(median(listed), 2) if listed else None
+def _counted(
+    session: Session, conditions: list[ColumnElement[bool]], key: Any, query: StatisticsQuery
+) -> dict[str | None, Tally]:
+    as_of = query.as_of
+    cutoff = day_start(date(query.cutoff_year, 1, 1))
+    is_open = or_(col(Hazard.ended_at).is_(None), col(Hazard.ended_at) > as_of)
+    closed = and_(col(Hazard.ended_at) <= as_of, col(Hazard.found_to_closed_us).is_not(None))
+    planned = col(Hazard.planned_at) <= as_of
+    listing = (
+        select(ListingPeriodRow.hazard_id)
+        .where(
+            col(ListingPeriodRow.hazard_id) == col(Hazard.hazard_id),
+            col(ListingPeriodRow.listed_at) <= as_of,
+            or_(col(ListingPeriodRow.delisted_at).is_(None), col(ListingPeriodRow.delisted_at) > as_of),
+        )
+        .exists()
+    )
+
+    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.sum(case((condition, 1), else_=0))
+
+    counted: dict[str, ColumnElement[Any]] = {
+        "found": func.count(),
+        "closed": count(closed),
+        "open": count(is_open),
+        "overdue": count(and_(is_open, col(Hazard.next_deadline) < as_of)),
+        # Only a hazard listed by then has listing periods to look through.
+        "listed": func.sum(case((col(Hazard.listed_since) <= as_of, case((listing, 1), else_=0)), else_=0)),
+        "five_in_place": count(and_(planned, col(Hazard.five_in_place) == true())),
+        "funds_yuan": func.sum(case((planned, col(Hazard.funds_yuan)))),
+        "stock": count(and_(is_open, col(Hazard.found_at) < cutoff)),
+        "increment": count(col(Hazard.found_at) >= cutoff),
+    }
+    days = func.aggregate_strings(case((closed, cast(col(Hazard.found_to_closed_us), String))), ",")
+    # Grouped by an expression, not the column: SQLite would otherwise walk an index in the column's order and read
+    # every row from the table, where ix_hazard_statistics answers the whole statement alone. By source too, which
+    # counts each source as a group's rows rather than as three more sums over every row.
+    group = literal(None) if key is None else key.concat("")
+    statement = columns(group, col(Hazard.source), days, *counted.values()).where(*conditions)
+    tallies: dict[str | None, Tally] = {}
+    for group_key, source, closing, *values in session.execute(statement.group_by(group, col(Hazard.source))):
+        counts: dict[str, Any] = defaultdict(int, zip(counted, values, strict=True))
+        counts[f"source:{source}"] = counts["found"]
+        counts["funds_yuan"] = _yuan(counts["funds_yuan"])
+        tally = Tally(counts=counts, days_to_close_us=[int(m) for m in closing.split(",")] if closing else [])
+        if group_key in tallies:
+            tallies[group_key].add(tally)
+        else:
+            tallies[group_key] = tally
+    return tallies
 
 
-def _row(key: str | None, hazards: list[HazardAsOf], as_of: datetime, cutoff: datetime) -> StatisticsRow:
-    found = len(hazards)
-    closed = [h for h in hazards if h.closed_at is not None and h.stage is Stage.CLOSED]
-    open_ = [h for h in hazards if h.is_open]
-    planned = [h for h in hazards if h.planned]
+def _add_rungs(
+    session: Session,
+    dialect: str,
+    conditions: list[ColumnElement[bool]],
+    key: Any,
+    as_of: datetime,
+    tallies: dict[str | None, Tally],
+) -> None:
+    """For each rung fired by `as_of`, the time to the next event by then that changed the hazard's stage."""
+    done = (
+        select(func.min(col(HazardEventRow.at)))
+        .where(
+            col(HazardEventRow.hazard_id) == col(EscalationRow.hazard_id),
+            col(HazardEventRow.at) > col(EscalationRow.at),
+            col(HazardEventRow.at) <= as_of,
+            or_(
+                col(HazardEventRow.stage_before).is_(None),
+                col(HazardEventRow.stage_before) != col(HazardEventRow.stage_after),
+            ),
+        )
+        .scalar_subquery()
+    )
+    rungs = session.execute(
+        columns(
+            literal(None) if key is None else key,
+            col(EscalationRow.rung),
+            micros_between(dialect, done, col(EscalationRow.at)),
+        )
+        .join_from(EscalationRow, Hazard, col(Hazard.hazard_id) == col(EscalationRow.hazard_id))
+        .where(
+            *conditions,
+            col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
+            col(EscalationRow.at) <= as_of,
+        )
+    )
+    for group_key, rung, micros in rungs:
+        # A hazard reported since the counts were read (a statement of its own) is left out, as from the counts.
+        if (tally := tallies.get(group_key)) is None:
+            continue
+        tally.fired[Rung(rung)] += 1
+        if micros is not None:
+            tally.to_done_us[Rung(rung)].append(int(micros))
+
+
+def _yuan(value: Any) -> Decimal:
+    # SQLite sums NUMERIC as a float: back to the column's two decimals, as each value was read.
+    return Decimal("0") if value is None else Decimal(str(value)).quantize(CENTS)
+
+
+def _median_of_micros(micros: list[int], unit_seconds: int) -> float | None:
+    """The median in `unit_seconds`, exactly as statistics.median finds it over each value turned into the unit."""
+    if not micros:
+        return None
+    ordered = sorted(micros)
+    middle = len(ordered) // 2
+
+    def unit(value: int) -> float:
+        return value / 10**6 / unit_seconds
+
+    found = unit(ordered[middle]) if len(ordered) % 2 else (unit(ordered[middle - 1]) + unit(ordered[middle])) / 2
+    return round(found, 2)
+
+
+def _row(key: str | None, tally: Tally) -> StatisticsRow:
+    counts = tally.counts
+    found = counts["found"]
     return StatisticsRow(
         key=key,
         found=found,
-        by_source={source: sum(1 for h in hazards if h.source is source) for source in Source},
-        closed=len(closed),
-        open=len(open_),
-        overdue=sum(1 for h in open_ if h.next_deadline is not None and h.next_deadline < as_of),
-        listed=sum(1 for h in hazards if h.listed),
-        five_in_place=sum(1 for h in planned if h.five_in_place),
-        rectification_rate=round(len(closed) / found, 4) if found else None,
-        funds_yuan=sum((h.funds_yuan for h in planned if h.funds_yuan is not None), Decimal("0")),
-        stock=sum(1 for h in open_ if h.found_at < cutoff),
-        increment=sum(1 for h in hazards if h.found_at >= cutoff),
-        median_days_to_close=_median(
-            (h.closed_at - h.found_at).total_seconds() / SECONDS_PER_DAY for h in closed if h.closed_at
-        ),
-        escalation_effectiveness=_effectiveness(hazards),
+        by_source={source: counts[f"source:{source.value}"] for source in Source},
+        closed=counts["closed"],
+        open=counts["open"],
+        overdue=counts["overdue"],
+        listed=counts["listed"],
+        five_in_place=counts["five_in_place"],
+        rectification_rate=round(counts["closed"] / found, 4) if found else None,
+        funds_yuan=counts["funds_yuan"],
+        stock=counts["stock"],
+        increment=counts["increment"],
+        median_days_to_close=_median_of_micros(tally.days_to_close_us, SECONDS_PER_DAY),
+        escalation_effectiveness={
+            rung: RungEffectiveness(
+                fired=tally.fired[rung],
+                stage_done=len(tally.to_done_us[rung]),
+                median_hours_to_done=_median_of_micros(tally.to_done_us[rung], SECONDS_PER_HOUR),
+            )
+            for rung in EFFECTIVENESS_RUNGS
+        },
     )
-
-
-def _effectiveness(hazards: list[HazardAsOf]) -> dict[Rung, RungEffectiveness]:
-    fired: dict[Rung, int] = defaultdict(int)
-    hours: dict[Rung, list[float]] = defaultdict(list)
-    for hazard in hazards:
-        for rung, at in hazard.rungs:
-            fired[rung] += 1
-            done = next((changed for changed, _ in hazard.stage_changes if changed > at), None)
-            if done is not None:
-                hours[rung].append((done - at).total_seconds() / SECONDS_PER_HOUR)
-    return {
-        rung: RungEffectiveness(
-            fired=fired[rung], stage_done=len(hours[rung]), median_hours_to_done=_median(hours[rung])
-        )
-        for rung in EFFECTIVENESS_RUNGS
-    }

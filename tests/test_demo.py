@@ -16,8 +16,10 @@ from imports.district import NANKAI
 from imports.parse import read_ledger
 from imports.validate import Context, ImportItem, validate
 from readmodel.models import EscalationRow, Hazard
+from readmodel.statistics import GroupBy, StatisticsQuery, hazard_statistics
 from tests.conftest import ApiStack
 from tests.scenarios import COMMITTEE
+from tests.test_statistics_fold import folded
 from workcalendar import WorkCalendar
 from workflows.hazard import HazardWorkflow
 
@@ -162,3 +164,13 @@ async def test_the_demo_loads_into_the_stack_through_the_import(api: ApiStack, t
     written = list((api.settings.data_dir / "demo").glob("*_11.xlsx"))
     assert len(written) == 1
     assert len(read_ledger(written[0])[1]) == 60
+    # Statistics read the timelines the projection kept for these imports (readmodel.timeline): they count what
+    # folding the imports' events counts, ledger plans, listings and closings included.
+    scope = col(Hazard.hazard_id).in_(ids)
+    query = StatisticsQuery(group_by=GroupBy.STREET, as_of=datetime.now(CHINA_TZ), cutoff_year=since.year)
+    with Session(api.engine) as session:
+        counted = hazard_statistics(session=session, scope=scope, query=query)
+    assert counted == folded(api.engine, scope, query)
+    assert counted.total.found == 60
+    assert counted.total.listed >= 2
+    assert counted.total.closed > 0

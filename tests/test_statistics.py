@@ -29,13 +29,14 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session
 
-from contracts.clock import CHINA_TZ
+from contracts.clock import CHINA_TZ, day_start
 from contracts.deadlines import DeadlineKind, Owner, Rung
 from contracts.enums import Action, Industry, Role, Source, Stage
 from contracts.hazard import Actor
 from readmodel.models import EscalationRow, Hazard, HazardEventRow
 from readmodel.queries import scope_condition
 from readmodel.statistics import GroupBy, StatisticsPublic, StatisticsQuery, StatisticsRow, hazard_statistics
+from readmodel.timeline import refresh_timelines
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, STREET
 
@@ -229,7 +230,7 @@ def seed(engine: Engine, seeds: list[Seed], prefix: str = "") -> None:
                     five_in_place=s.five_in_place,
                     funds_yuan=s.funds_yuan,
                     next_deadline=s.next_deadline,
-                    closed_at=s.events[-1][1] if stage is Stage.CLOSED else None,
+                    closed_at=closed_at(s) if stage is Stage.CLOSED else None,
                     listed=False,
                     version=len(s.events),
                     updated_at=s.events[-1][1],
@@ -271,6 +272,14 @@ def seed(engine: Engine, seeds: list[Seed], prefix: str = "") -> None:
                     )
                 )
         session.commit()
+    with engine.begin() as conn:
+        refresh_timelines(conn, [prefix + s.hazard_id for s in seeds])
+
+
+def closed_at(s: Seed) -> datetime:
+    """As the workflow sets it: the closing event's time, or for a hazard imported closed its ledger's 销号日期."""
+    closed_on = s.report_payload.get("imported", {}).get("closed_on")
+    return day_start(date.fromisoformat(closed_on)) if closed_on else s.events[-1][1]
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from contracts.hazard import Actor, InterimControl, ReviewOpinion
 from readmodel.models import Hazard, HazardEventRow
 from readmodel.queries import scope_condition
 from readmodel.statistics import GroupBy, StatisticsQuery, hazard_statistics
+from readmodel.timeline import refresh_timelines
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, REVIEWER, STREET, plan, rectification, report
 from web import charts
@@ -526,6 +527,7 @@ def test_the_trend_counts_open_hazards_as_the_statistics_do(engine: Engine) -> N
                 event("B-4", 1, t(5), None, Stage.PLAN),
             ],
         )
+        refresh_timelines(conn, None)  # as the projection does with the events it writes
     with Session(engine) as session:
         trend = open_trend(session=session, actor=COMMITTEE, first=date(2026, 11, 1), last=date(2026, 11, 8))
         assert trend == [(date(2026, 11, d), n) for d, n in zip(range(1, 9), [0, 1, 2, 2, 3, 2, 2, 2], strict=True)]

@@ -1,0 +1,265 @@
+"""Statistics read from the hazards' timelines (readmodel.timeline) against the same figures folded from every event
+in Python (readmodel.statistics.HazardAsOf), the rules as they were first written and checked by hand
+(tests/test_statistics.py). Random histories with relistings, revocations while listed, imports, rungs and events
+sharing a time; every date and window a figure could turn on."""
+
+import random
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from statistics import median
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, SQLModel, col, select
+
+from bench.dataset import load
+from contracts.clock import day_start
+from contracts.deadlines import Rung
+from contracts.enums import Action, Industry, Role, Source, Stage
+from contracts.hazard import Actor
+from readmodel.models import EscalationRow
+from readmodel.queries import scope_condition
+from readmodel.statistics import (
+    EFFECTIVENESS_RUNGS,
+    GROUP_COLUMNS,
+    SECONDS_PER_DAY,
+    SECONDS_PER_HOUR,
+    GroupBy,
+    HazardAsOf,
+    RungEffectiveness,
+    StatisticsPublic,
+    StatisticsQuery,
+    StatisticsRow,
+    hazard_statistics,
+    hazards_as_of,
+    window_conditions,
+)
+from readmodel.timeline import refresh_timelines
+from tests.test_statistics import DEPT, Seed, seed, t
+
+pytestmark = pytest.mark.databases
+
+TIMELINE_COLUMNS = ["planned_at", "ended_at", "listed_since", "found_to_closed_us"]
+STREETS = ["王顶堤街道", "华苑街道", "体育中心街道"]
+INDUSTRIES = [Industry.HAZARDOUS_CHEMICALS, Industry.GAS]
+START = t(2025, 6, 1)
+LEDGER_STAGES = {"closed": Stage.CLOSED, "rectify": Stage.RECTIFY, "review": Stage.REVIEW}
+# The stage each lifecycle action leads to from the stage it is taken in.
+NEXT = {
+    Stage.VERIFY: (Action.VERIFY, Stage.PLAN),
+    Stage.PLAN: (Action.SUBMIT_PLAN, Stage.INTERIM_CONTROL),
+    Stage.INTERIM_CONTROL: (Action.CONFIRM_INTERIM_CONTROL, Stage.RECTIFY),
+    Stage.RECTIFY: (Action.REPORT_RECTIFICATION, Stage.REVIEW),
+}
+
+
+def history(rng: random.Random, n: int) -> Seed:
+    """One hazard's events by the lifecycle's rules, a random number of hours apart (sometimes none)."""
+    found = START + timedelta(hours=rng.randrange(24 * 400))
+    at = found + timedelta(hours=rng.randrange(48))
+    payload: dict[str, Any] = {}
+    listed = False
+    if rng.random() < 0.2:
+        ledger = rng.choice(list(LEDGER_STAGES))
+        stage = LEDGER_STAGES[ledger]
+        payload = {"imported": {"stage": ledger}}
+        if rng.random() < 0.5:
+            payload["imported"]["plan"] = {"deadline": (found.date() + timedelta(days=30)).isoformat()}
+        if rng.random() < 0.5:
+            payload["imported"]["funds_yuan"] = "1200.50"
+        if rng.random() < 0.3:
+            payload["imported"]["five_in_place"] = True
+        if stage is Stage.CLOSED:
+            payload["imported"]["closed_on"] = (found.date() + timedelta(days=rng.randrange(1, 60))).isoformat()
+        elif rng.random() < 0.4:
+            payload["imported"]["listing"] = {"doc_number": f"津南安委〔2025〕{n}号"}
+            listed = True
+    else:
+        stage = rng.choice([Stage.VERIFY, Stage.PLAN])
+    events = [(Action.REPORT, at, stage)]
+    rungs: list[tuple[Rung, datetime]] = []
+    for _ in range(rng.randrange(12)):
+        if stage.is_terminal:
+            break
+        at += timedelta(hours=rng.choice([0, 1, 5, 30, 200]))
+        roll = rng.random()
+        if roll < 0.08:
+            action, stage = Action.REVOKE, Stage.REVOKED
+        elif roll < 0.25 and not listed:
+            action, listed = Action.LIST, True
+        elif roll < 0.35 and listed and stage is Stage.REVIEW:
+            action, listed = Action.DELIST, False
+        elif roll < 0.4:
+            action = Action.TRANSFER
+        elif stage is Stage.REVIEW:
+            action = Action.REVIEW
+            stage = Stage.RECTIFY if listed or rng.random() < 0.3 else Stage.CLOSED
+        else:
+            action, stage = NEXT[stage]
+        events.append((action, at, stage))
+        rung = rng.choice([*EFFECTIVENESS_RUNGS, Rung.REMINDER])
+        if rng.random() < 0.3 and rung not in {
+            r for r, _ in rungs
+        }:  # one of each: seed() names their deadlines by rung
+            rungs.append((rung, at - timedelta(hours=rng.randrange(60))))
+    industry = rng.choice(INDUSTRIES)
+    return Seed(
+        f"F{n:04d}",
+        rng.choice(STREETS),
+        industry,
+        rng.choice(list(Source)),
+        found,
+        events,
+        next_deadline=rng.choice([None, found + timedelta(days=rng.randrange(-10, 300))]),
+        five_in_place=rng.random() < 0.5,
+        funds_yuan=rng.choice([None, Decimal("0"), Decimal("99.99"), Decimal(rng.randrange(100000)) / 100]),
+        rungs=rungs,
+        report_payload=payload,
+    )
+
+
+def folded(engine: Engine, scope: Any, query: StatisticsQuery) -> StatisticsPublic:
+    """The statistics by folding every event of every hazard in Python."""
+    key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
+    with Session(engine) as session:
+        conditions = window_conditions(scope, query)
+        hazards = hazards_as_of(session=session, conditions=conditions, as_of=query.as_of, key=key)
+        fired: dict[str, list[tuple[Rung, datetime]]] = defaultdict(list)
+        for hazard_id, rung, at in session.exec(
+            select(EscalationRow.hazard_id, EscalationRow.rung, EscalationRow.at).where(
+                col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
+                col(EscalationRow.at) <= query.as_of,
+            )
+        ):
+            fired[hazard_id].append((Rung(rung), at))
+    groups: dict[str | None, list[tuple[HazardAsOf, list[tuple[Rung, datetime]]]]] = defaultdict(list)
+    for hazard_id, hazard in hazards.items():
+        groups[hazard.key].append((hazard, fired[hazard_id]))
+    cutoff = day_start(date(query.cutoff_year, 1, 1))
+    return StatisticsPublic(
+        as_of=query.as_of,
+        group_by=query.group_by,
+        found_from=query.found_from,
+        found_to=query.found_to,
+        cutoff_year=query.cutoff_year,
+        rows=[folded_row(k, groups[k], query.as_of, cutoff) for k in sorted(groups, key=lambda k: k or "")],
+        total=folded_row(None, [h for group in groups.values() for h in group], query.as_of, cutoff),
+    )
+
+
+def _median(values: list[float]) -> float | None:
+    return round(median(values), 2) if values else None
+
+
+def folded_row(
+    key: str | None, group: list[tuple[HazardAsOf, list[tuple[Rung, datetime]]]], as_of: datetime, cutoff: datetime
+) -> StatisticsRow:
+    hazards = [h for h, _ in group]
+    found = len(hazards)
+    closed = [h for h in hazards if h.closed_at is not None and h.stage is Stage.CLOSED]
+    open_ = [h for h in hazards if h.is_open]
+    planned = [h for h in hazards if h.planned]
+    fired: dict[Rung, int] = defaultdict(int)
+    hours: dict[Rung, list[float]] = defaultdict(list)
+    for hazard, rungs in group:
+        for rung, at in rungs:
+            fired[rung] += 1
+            done = next((changed for changed, _ in hazard.stage_changes if changed > at), None)
+            if done is not None:
+                hours[rung].append((done - at).total_seconds() / SECONDS_PER_HOUR)
+    return StatisticsRow(
+        key=key,
+        found=found,
+        by_source={source: sum(1 for h in hazards if h.source is source) for source in Source},
+        closed=len(closed),
+        open=len(open_),
+        overdue=sum(1 for h in open_ if h.next_deadline is not None and h.next_deadline < as_of),
+        listed=sum(1 for h in hazards if h.listed),
+        five_in_place=sum(1 for h in planned if h.five_in_place),
+        rectification_rate=round(len(closed) / found, 4) if found else None,
+        funds_yuan=sum((h.funds_yuan for h in planned if h.funds_yuan is not None), Decimal("0")),
+        stock=sum(1 for h in open_ if h.found_at < cutoff),
+        increment=sum(1 for h in hazards if h.found_at >= cutoff),
+        median_days_to_close=_median(
+            [(h.closed_at - h.found_at).total_seconds() / SECONDS_PER_DAY for h in closed if h.closed_at]
+        ),
+        escalation_effectiveness={
+            rung: RungEffectiveness(
+                fired=fired[rung], stage_done=len(hours[rung]), median_hours_to_done=_median(hours[rung])
+            )
+            for rung in EFFECTIVENESS_RUNGS
+        },
+    )
+
+
+SCOPES = {
+    "all": None,
+    "street": scope_condition(Actor(id="s", name="街道", role=Role.STREET, organisation=STREETS[0])),
+    "department": scope_condition(
+        Actor(
+            id="d",
+            name="部门",
+            role=Role.DEPARTMENT,
+            organisation=DEPT[Industry.GAS],
+            industries=[Industry.GAS],
+        )
+    ),
+}
+
+
+def test_the_timelines_count_what_the_fold_counts(engine: Engine) -> None:
+    rng = random.Random(20261206)
+    seeds = [history(rng, n) for n in range(300)]
+    seed(engine, seeds)
+    times = sorted({at for s in seeds for _, at, _ in s.events} | {at for s in seeds for _, at in s.rungs})
+    # Every 25th recorded time exactly (the "by then" boundary), a second before it, and dates around the data.
+    as_ofs = [*times[::25], *(at - timedelta(seconds=1) for at in times[7::50]), START, t(2027, 3, 1)]
+    compared = 0
+    for as_of in as_ofs:
+        for group_by in GroupBy:
+            for scope in SCOPES.values():
+                query = StatisticsQuery(group_by=group_by, as_of=as_of, cutoff_year=2026)
+                with Session(engine) as session:
+                    assert hazard_statistics(session=session, scope=scope, query=query) == folded(engine, scope, query)
+                compared += 1
+    windowed = StatisticsQuery(
+        group_by=GroupBy.STREET,
+        as_of=t(2026, 8, 1),
+        cutoff_year=2026,
+        found_from=date(2025, 9, 1),
+        found_to=date(2026, 2, 1),
+    )
+    with Session(engine) as session:
+        assert hazard_statistics(session=session, scope=None, query=windowed) == folded(engine, None, windowed)
+    # The data must exercise what it claims to: relistings, closures and rungs that saw their stage done.
+    last = folded(engine, None, StatisticsQuery(group_by=GroupBy.NONE, as_of=t(2027, 3, 1), cutoff_year=2026)).total
+    assert last.closed
+    assert last.listed
+    assert last.open
+    assert last.median_days_to_close is not None
+    assert any(e.stage_done for e in last.escalation_effectiveness.values())
+    assert sum(1 for s in seeds if sum(1 for a, _, _ in s.events if a is Action.LIST) > 1) > 0
+    assert compared > 100
+
+
+def test_the_benchmark_dataset_carries_the_timelines_its_events_give(engine: Engine) -> None:
+    """bench.dataset inserts its clones with the timeline the projection derived for their template (no update
+    after the insert): what refresh_timelines derives from the clones' own events must be the same."""
+    now = t(2026, 12, 6, 12)
+    load(engine, 200, now=now)
+    hazards = SQLModel.metadata.tables["hazard"]
+    timeline = select(hazards.c.hazard_id, *(hazards.c[name] for name in TIMELINE_COLUMNS)).order_by(
+        hazards.c.hazard_id
+    )
+    with engine.connect() as conn:
+        loaded = conn.execute(timeline).all()
+    with engine.begin() as conn:
+        refresh_timelines(conn, None)
+    with engine.connect() as conn:
+        assert conn.execute(timeline).all() == loaded
+    assert sum(1 for row in loaded if row.ended_at is not None) > 50  # closed clones, with their durations
+    query = StatisticsQuery(group_by=GroupBy.INDUSTRY, as_of=now - timedelta(days=90), cutoff_year=2026)
+    with Session(engine) as session:
+        assert hazard_statistics(session=session, scope=None, query=query) == folded(engine, None, query)
