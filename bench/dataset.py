@@ -12,9 +12,9 @@ from sqlalchemy import Engine, StaticPool, create_engine, select
 from sqlmodel import SQLModel
 
 from contracts.clock import CHINA_TZ
-from contracts.deadlines import Rag
+from contracts.deadlines import RUNG_LEVELS, STAGE_DEADLINES, Owner, Rag, Rung
 from contracts.enums import Action, Industry
-from readmodel.models import Hazard, HazardEventRow, ListingPeriodRow
+from readmodel.models import EscalationRow, Hazard, HazardEventRow, ListingPeriodRow
 from readmodel.projection import event_row, hazard_row, write_projection
 from tests.scenarios import PATHS
 from workflows import lifecycle
@@ -75,7 +75,49 @@ def templates(now: datetime) -> list[Template]:
     return found
 
 
-def hazards(count: int, *, now: datetime, seed: int = 7) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+# The rungs fired on an overdue clone's deadline, as far as its escalation level says: the 函告 once it fell due,
+# the 约谈 two weeks on (about the default policy's working days). The listing rung is left out: the clones have no
+# listing events for it.
+RUNG_DAYS = ((1, Rung.NOTICE_LETTER, 0), (2, Rung.SUMMONS, 14))
+
+
+def rungs(row: dict[str, Any], events: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """An overdue clone's escalation rows, each with the time its stage was done (the first later event that
+    changed the stage, as readmodel.timeline derives it: tests/test_statistics_fold.py checks they agree)."""
+    due = row["next_deadline"]
+    found = []
+    for level, rung, days in RUNG_DAYS:
+        at = max(due, row["reported_at"]) + timedelta(days=days)
+        if row["escalation_level"] < level or at > now:
+            continue
+        done = min((e["at"] for e in events if e["stage_before"] != e["stage_after"] and e["at"] > at), default=None)
+        found.append(
+            {
+                "hazard_id": row["hazard_id"],
+                "deadline_id": f"{row['hazard_id']}-{STAGE_DEADLINES[row['stage']].value}",
+                "deadline_kind": STAGE_DEADLINES[row["stage"]],
+                "rung": rung,
+                "level": RUNG_LEVELS[rung],
+                "target_kind": Owner.ENTERPRISE,
+                "target_organisation": row["enterprise_name"],
+                "copied_to": [],
+                "issued_by": "基准区安委办",
+                "doc_number": None,
+                "at": at,
+                "due": due,
+                "working_days_late": days,
+                "reason": "逾期未完成",
+                "letter": {},
+                "stage_done_at": done,
+                "to_done_us": (done - at) // timedelta(microseconds=1) if done else None,
+            }
+        )
+    return found
+
+
+def hazards(
+    count: int, *, now: datetime, seed: int = 7
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
     rng = random.Random(seed)
     base = templates(now)
     for i in range(count):
@@ -107,30 +149,44 @@ def hazards(count: int, *, now: datetime, seed: int = 7) -> Iterator[tuple[dict[
                 0 if overdue_days <= 0 else 1 if overdue_days < 14 else 2 if overdue_days < 28 else 3
             )
             row["listed"] = row["escalation_level"] == 3
-        yield row, [dict(e, hazard_id=hazard_id, at=e["at"] + shift) for e in events]
+        clone_events = [dict(e, hazard_id=hazard_id, at=e["at"] + shift) for e in events]
+        fired = rungs(row, clone_events, now) if progress < len(base) - 1 else []
+        row["escalated_since"] = min((r["at"] for r in fired), default=None)
+        yield row, clone_events, fired
 
 
 def load(engine: Engine, count: int, *, now: datetime | None = None) -> dict[str, float]:
-    """Bulk-insert `count` hazards and their events; returns rows and seconds."""
+    """Bulk-insert `count` hazards, their events and escalations; returns rows and seconds."""
     now = now or datetime.now(CHINA_TZ)
     started = time.perf_counter()
     hazard_rows: list[dict[str, Any]] = []
     event_rows: list[dict[str, Any]] = []
-    events_total = 0
+    escalation_rows: list[dict[str, Any]] = []
+    events_total = escalations_total = 0
 
     def flush() -> None:
         with engine.begin() as conn:
             conn.execute(Hazard.__table__.insert(), hazard_rows)  # type: ignore[attr-defined]
             conn.execute(HazardEventRow.__table__.insert(), event_rows)  # type: ignore[attr-defined]
+            if escalation_rows:
+                conn.execute(EscalationRow.__table__.insert(), escalation_rows)  # type: ignore[attr-defined]
         hazard_rows.clear()
         event_rows.clear()
+        escalation_rows.clear()
 
-    for row, events in hazards(count, now=now):
+    for row, events, fired in hazards(count, now=now):
         hazard_rows.append(row)
         event_rows.extend(events)
+        escalation_rows.extend(fired)
         events_total += len(events)
+        escalations_total += len(fired)
         if len(hazard_rows) >= BATCH:
             flush()
     if hazard_rows:
         flush()
-    return {"hazards": count, "events": events_total, "load_seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "hazards": count,
+        "events": events_total,
+        "escalations": escalations_total,
+        "load_seconds": round(time.perf_counter() - started, 1),
+    }

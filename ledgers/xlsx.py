@@ -25,7 +25,8 @@ from contracts.enums import Source, Stage
 from contracts.reports import quarter_number
 from ledgers.queries import DispatchBy, DispatchLine, Suspension
 from readmodel.models import Hazard
-from readmodel.statistics import EFFECTIVENESS_RUNGS, GroupBy, StatisticsPublic, StatisticsRow
+from readmodel.statistics import GroupBy, StatisticsPublic, StatisticsRow
+from readmodel.timeline import EFFECTIVENESS_RUNGS
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -62,11 +62,13 @@ class Hazard(HazardBase, table=True):
     """One row per hazard: its current state as of event `version`."""
 
     description: str
-    # When it was first planned, ended (closed or revoked) and first listed, and microseconds from found to closed,
-    # from its events and row (readmodel.timeline): what statistics as of a date read in place of folding events.
+    # When it was first planned, ended (closed or revoked), listed and escalated (a counted rung), and microseconds
+    # from found to closed, from its events, rows and escalations (readmodel.timeline): what statistics as of a
+    # date read in place of folding events.
     planned_at: datetime | None = aware(nullable=True)
     ended_at: datetime | None = aware(nullable=True)
     listed_since: datetime | None = aware(nullable=True)
+    escalated_since: datetime | None = aware(nullable=True)
     found_to_closed_us: int | None = Field(default=None, sa_type=BigInteger)
 
 
@@ -184,6 +186,11 @@ class EscalationRow(SQLModel, table=True):
     reason: str
     # What the letter is rendered from, so a download years later shows what was sent.
     letter: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # When the hazard's stage next changed after the rung (the stage being done), from its events
+    # (readmodel.timeline): what escalation effectiveness as of a date reads.
+    stage_done_at: datetime | None = aware(nullable=True)
+    # Microseconds from the rung to stage_done_at.
+    to_done_us: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class DocNumberCounter(SQLModel, table=True):

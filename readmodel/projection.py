@@ -223,7 +223,9 @@ def repair_escalations(engine: Engine, rows: list[dict[str, Any]]) -> int:
         index_elements=key, set_={k: insert.excluded[k] for k in rows[0] if k not in {"letter", *key}}
     )
     with engine.begin() as conn:
-        return len(conn.execute(insert.returning(table.c.id)).all())
+        written = len(conn.execute(insert.returning(table.c.id)).all())
+        refresh_timelines(conn, sorted({row["hazard_id"] for row in rows}))
+    return written
 
 
 def forget_hazard(engine: Engine, hazard_id: str) -> int:

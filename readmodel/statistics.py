@@ -42,13 +42,12 @@ from contracts.deadlines import STAGE_DEADLINES, DeadlineKind, Rung
 from contracts.enums import Action, Source, Stage
 from readmodel.event_facts import FACT_NAMES, fact_columns
 from readmodel.models import EscalationRow, Hazard, HazardEventRow, ListingPeriodRow
-from readmodel.timeline import micros_between
+from readmodel.timeline import EFFECTIVENESS_RUNGS
 from workcalendar import end_of_day
 
-# The rungs that are acts of supervision; reminders and the overdue mark only notify or colour.
-EFFECTIVENESS_RUNGS = (Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING, Rung.CIRCULAR)
 # A dictionary is far quicker than the enum's own lookup, which the fold would make once per event.
 STAGES = {stage.value: stage for stage in Stage}
+RUNGS = {rung.value: rung for rung in Rung}
 CENTS = Decimal("0.01")
 SECONDS_PER_DAY = 86400
 SECONDS_PER_HOUR = 3600
@@ -304,9 +303,7 @@ def hazard_statistics(
     tests/test_statistics_fold.py checks every figure against it."""
     conditions = window_conditions(scope, query)
     key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
-    dialect = session.get_bind().dialect.name
     tallies = _counted(session, conditions, key, query)
-    _add_rungs(session, dialect, conditions, key, query.as_of, tallies)
     total = Tally(counts=defaultdict(int, funds_yuan=Decimal("0")))
     for tally in tallies.values():
         total.add(tally)
@@ -355,66 +352,41 @@ def _counted(
         "increment": count(col(Hazard.found_at) >= cutoff),
     }
     days = func.aggregate_strings(case((closed, cast(col(Hazard.found_to_closed_us), String))), ",")
+    # Each counted rung fired by then as 'rung:microseconds to its stage done' ('rung:' if not done by then), looked
+    # up only for a hazard escalated by then.
+    to_done = case((col(EscalationRow.stage_done_at) <= as_of, col(EscalationRow.to_done_us)))
+    hazard_rungs = (
+        select(func.aggregate_strings(col(EscalationRow.rung) + ":" + func.coalesce(cast(to_done, String), ""), ","))
+        .where(
+            col(EscalationRow.hazard_id) == col(Hazard.hazard_id),
+            col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
+            col(EscalationRow.at) <= as_of,
+        )
+        .scalar_subquery()
+    )
+    rungs = func.aggregate_strings(case((col(Hazard.escalated_since) <= as_of, hazard_rungs)), ",")
     # Grouped by an expression, not the column: SQLite would otherwise walk an index in the column's order and read
     # every row from the table, where ix_hazard_statistics answers the whole statement alone. By source too, which
     # counts each source as a group's rows rather than as three more sums over every row.
     group = literal(None) if key is None else key.concat("")
-    statement = columns(group, col(Hazard.source), days, *counted.values()).where(*conditions)
+    statement = columns(group, col(Hazard.source), days, rungs, *counted.values()).where(*conditions)
     tallies: dict[str | None, Tally] = {}
-    for group_key, source, closing, *values in session.execute(statement.group_by(group, col(Hazard.source))):
+    for group_key, source, closing, fired, *values in session.execute(statement.group_by(group, col(Hazard.source))):
         counts: dict[str, Any] = defaultdict(int, zip(counted, values, strict=True))
         counts[f"source:{source}"] = counts["found"]
         counts["funds_yuan"] = _yuan(counts["funds_yuan"])
         tally = Tally(counts=counts, days_to_close_us=[int(m) for m in closing.split(",")] if closing else [])
+        for item in fired.split(",") if fired else []:
+            name, _, micros = item.partition(":")
+            rung = RUNGS[name]
+            tally.fired[rung] += 1
+            if micros:
+                tally.to_done_us[rung].append(int(micros))
         if group_key in tallies:
             tallies[group_key].add(tally)
         else:
             tallies[group_key] = tally
     return tallies
-
-
-def _add_rungs(
-    session: Session,
-    dialect: str,
-    conditions: list[ColumnElement[bool]],
-    key: Any,
-    as_of: datetime,
-    tallies: dict[str | None, Tally],
-) -> None:
-    """For each rung fired by `as_of`, the time to the next event by then that changed the hazard's stage."""
-    done = (
-        select(func.min(col(HazardEventRow.at)))
-        .where(
-            col(HazardEventRow.hazard_id) == col(EscalationRow.hazard_id),
-            col(HazardEventRow.at) > col(EscalationRow.at),
-            col(HazardEventRow.at) <= as_of,
-            or_(
-                col(HazardEventRow.stage_before).is_(None),
-                col(HazardEventRow.stage_before) != col(HazardEventRow.stage_after),
-            ),
-        )
-        .scalar_subquery()
-    )
-    rungs = session.execute(
-        columns(
-            literal(None) if key is None else key,
-            col(EscalationRow.rung),
-            micros_between(dialect, done, col(EscalationRow.at)),
-        )
-        .join_from(EscalationRow, Hazard, col(Hazard.hazard_id) == col(EscalationRow.hazard_id))
-        .where(
-            *conditions,
-            col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
-            col(EscalationRow.at) <= as_of,
-        )
-    )
-    for group_key, rung, micros in rungs:
-        # A hazard reported since the counts were read (a statement of its own) is left out, as from the counts.
-        if (tally := tallies.get(group_key)) is None:
-            continue
-        tally.fired[Rung(rung)] += 1
-        if micros is not None:
-            tally.to_done_us[Rung(rung)].append(int(micros))
 
 
 def _yuan(value: Any) -> Decimal:

@@ -1,6 +1,7 @@
 """Each hazard's timeline: when it was first planned, when it ended (closed or revoked), each 挂牌督办 from its
-listing to its delisting, and how long it took from being found to being closed. Statistics as of any date read
-these (readmodel.statistics) instead of folding every event of every hazard.
+listing to its delisting, how long it took from being found to being closed, when it was first escalated (by a
+rung statistics count) and when each rung's stage was done. Statistics as of any date read these
+(readmodel.statistics) instead of folding every event of every hazard.
 
 Derived from the hazard's event rows by the rules the fold (HazardAsOf.apply) applies to the same events, in the
 transaction that writes the events (readmodel.projection), so a restamped, repaired or redelivered event leaves
@@ -37,26 +38,29 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from contracts.deadlines import Rung
 from contracts.enums import Action, Stage
 from contracts.hazard import HazardEvent
 from readmodel.event_facts import fact
-from readmodel.models import Hazard, HazardEventRow, ListingPeriodRow
+from readmodel.models import EscalationRow, Hazard, HazardEventRow, ListingPeriodRow
 
 TERMINAL = [stage.value for stage in Stage if stage.is_terminal]
-# The actions after which a hazard's timeline may read differently; any other event leaves it as it was, and so
-# does a report, unless it brings a ledger's plan, listing or closing (the `imported` facts).
-TIMELINE_ACTIONS = frozenset({Action.SUBMIT_PLAN, Action.LIST, Action.DELIST})
+# The rungs that are acts of supervision, whose effectiveness statistics count; reminders and the overdue mark only
+# notify or colour.
+EFFECTIVENESS_RUNGS = (Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING, Rung.CIRCULAR)
+# The actions after which a hazard's timeline may read differently (an escalation: its rung is recorded by then);
+# so does any change of stage (its rungs' stage is done) and a report bringing a ledger's plan, listing or closing
+# (the `imported` facts). Any other event leaves it as it was.
+TIMELINE_ACTIONS = frozenset({Action.SUBMIT_PLAN, Action.LIST, Action.DELIST, Action.ESCALATE})
 
 event = aliased(HazardEventRow, name="e")
 later = aliased(HazardEventRow, name="d")
 
 
 def changes_timeline(change: HazardEvent) -> bool:
-    return (
-        change.action in TIMELINE_ACTIONS
-        or change.stage_after.is_terminal
-        or (change.action is Action.REPORT and "imported" in change.payload)
-    )
+    if change.action is Action.REPORT:
+        return "imported" in change.payload
+    return change.action in TIMELINE_ACTIONS or change.stage_before is not change.stage_after
 
 
 def _planned() -> ColumnElement[bool]:
@@ -111,6 +115,7 @@ class TimelineStatements:
     """refresh_timelines' statements for one dialect, built once: built per call, their JSON paths made SQLAlchemy
     compile them again every time, several times the cost of running them."""
 
+    update_rungs: Executable
     update_rows: Executable
     delete_periods: Executable
     insert_periods: Executable
@@ -123,6 +128,7 @@ def timeline_statements(dialect: str, every: bool) -> TimelineStatements:
     hazard_filter = [] if every else [col(Hazard.hazard_id).in_(ids)]
     period_filter = [] if every else [col(ListingPeriodRow.hazard_id).in_(ids)]
     event_filter = [] if every else [col(event.hazard_id).in_(ids)]
+    rung_filter = [] if every else [col(EscalationRow.hazard_id).in_(ids)]
     delisted_at = (
         select(func.min(col(later.at)))
         .where(
@@ -132,13 +138,38 @@ def timeline_statements(dialect: str, every: bool) -> TimelineStatements:
         )
         .scalar_subquery()
     )
+    # As the fold: the first event after the rung, by its time, that changed the stage.
+    stage_done_at = (
+        select(func.min(col(event.at)))
+        .where(
+            col(event.hazard_id) == col(EscalationRow.hazard_id),
+            col(event.at) > col(EscalationRow.at),
+            or_(col(event.stage_before).is_(None), col(event.stage_before) != col(event.stage_after)),
+        )
+        .scalar_subquery()
+    )
+    escalated_since = (
+        select(func.min(col(EscalationRow.at)))
+        .where(
+            col(EscalationRow.hazard_id) == col(Hazard.hazard_id),
+            col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
+        )
+        .scalar_subquery()
+    )
     return TimelineStatements(
+        update_rungs=update(EscalationRow)
+        .where(*rung_filter)
+        .values(
+            stage_done_at=stage_done_at,
+            to_done_us=micros_between(dialect, stage_done_at, col(EscalationRow.at)),
+        ),
         update_rows=update(Hazard)
         .where(*hazard_filter)
         .values(
             planned_at=_first(_planned()),
             ended_at=_first(_ended()),
             listed_since=_first(_listed()),
+            escalated_since=escalated_since,
             # Set with the closing (a terminal event, which refreshes the timeline) or the report of a hazard imported
             # closed; found_at never changes.
             found_to_closed_us=case(
@@ -157,8 +188,13 @@ def timeline_statements(dialect: str, every: bool) -> TimelineStatements:
 
 
 def refresh_timelines(conn: Connection, hazard_ids: Sequence[str] | None) -> None:
-    """Rewrite the timelines of `hazard_ids` (None: every hazard) from their event rows."""
+    """Rewrite the timelines of `hazard_ids` (None: every hazard) from their event and escalation rows."""
     statements = timeline_statements(conn.dialect.name, hazard_ids is None)
     parameters = {} if hazard_ids is None else {"hazard_ids": list(hazard_ids)}
-    for statement in (statements.update_rows, statements.delete_periods, statements.insert_periods):
+    for statement in (
+        statements.update_rungs,
+        statements.update_rows,
+        statements.delete_periods,
+        statements.insert_periods,
+    ):
         conn.execute(statement, parameters)

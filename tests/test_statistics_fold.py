@@ -22,7 +22,6 @@ from contracts.hazard import Actor
 from readmodel.models import EscalationRow
 from readmodel.queries import scope_condition
 from readmodel.statistics import (
-    EFFECTIVENESS_RUNGS,
     GROUP_COLUMNS,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
@@ -36,12 +35,12 @@ from readmodel.statistics import (
     hazards_as_of,
     window_conditions,
 )
-from readmodel.timeline import refresh_timelines
+from readmodel.timeline import EFFECTIVENESS_RUNGS, refresh_timelines
 from tests.test_statistics import DEPT, Seed, seed, t
 
 pytestmark = pytest.mark.databases
 
-TIMELINE_COLUMNS = ["planned_at", "ended_at", "listed_since", "found_to_closed_us"]
+TIMELINE_COLUMNS = ["planned_at", "ended_at", "listed_since", "escalated_since", "found_to_closed_us"]
 STREETS = ["王顶堤街道", "华苑街道", "体育中心街道"]
 INDUSTRIES = [Industry.HAZARDOUS_CHEMICALS, Industry.GAS]
 START = t(2025, 6, 1)
@@ -245,21 +244,29 @@ def test_the_timelines_count_what_the_fold_counts(engine: Engine) -> None:
 
 
 def test_the_benchmark_dataset_carries_the_timelines_its_events_give(engine: Engine) -> None:
-    """bench.dataset inserts its clones with the timeline the projection derived for their template (no update
-    after the insert): what refresh_timelines derives from the clones' own events must be the same."""
+    """bench.dataset inserts its clones with the timeline the projection derived for their template, and its rungs
+    with the time their stage was done (no update after the insert): what refresh_timelines derives from the
+    clones' own events must be the same."""
     now = t(2026, 12, 6, 12)
-    load(engine, 200, now=now)
+    load(engine, 300, now=now)
     hazards = SQLModel.metadata.tables["hazard"]
+    escalations = SQLModel.metadata.tables["escalation"]
     timeline = select(hazards.c.hazard_id, *(hazards.c[name] for name in TIMELINE_COLUMNS)).order_by(
         hazards.c.hazard_id
     )
+    rungs = select(
+        escalations.c.hazard_id, escalations.c.rung, escalations.c.stage_done_at, escalations.c.to_done_us
+    ).order_by(escalations.c.hazard_id, escalations.c.rung)
     with engine.connect() as conn:
-        loaded = conn.execute(timeline).all()
+        loaded, fired = conn.execute(timeline).all(), conn.execute(rungs).all()
     with engine.begin() as conn:
         refresh_timelines(conn, None)
     with engine.connect() as conn:
         assert conn.execute(timeline).all() == loaded
+        assert conn.execute(rungs).all() == fired
     assert sum(1 for row in loaded if row.ended_at is not None) > 50  # closed clones, with their durations
+    assert sum(1 for row in fired if row.stage_done_at is not None) > 5
+    assert sum(1 for row in fired if row.stage_done_at is None) > 5
     query = StatisticsQuery(group_by=GroupBy.INDUSTRY, as_of=now - timedelta(days=90), cutoff_year=2026)
     with Session(engine) as session:
         assert hazard_statistics(session=session, scope=None, query=query) == folded(engine, None, query)
