@@ -24,14 +24,14 @@ These rules are written once as a fold over each hazard's events (HazardAsOf), w
 count the same from the timelines the projection keeps (readmodel.timeline), without reading an event.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, true
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, outerjoin, true
 
 # SQLAlchemy's own select: sqlmodel's is typed for at most four columns.
 from sqlalchemy import select as columns
@@ -352,36 +352,53 @@ def _counted(
         "increment": count(col(Hazard.found_at) >= cutoff),
     }
     days = func.aggregate_strings(case((closed, cast(col(Hazard.found_to_closed_us), String))), ",")
-    # Each counted rung fired by then as 'rung:microseconds to its stage done' ('rung:' if not done by then), looked
-    # up only for a hazard escalated by then.
+    # Each counted rung fired by then as 'rung:microseconds to its stage done', or 'rung' if not done by then: the
+    # many alike are counted at once (Counter), only the others parsed.
     to_done = case((col(EscalationRow.stage_done_at) <= as_of, col(EscalationRow.to_done_us)))
-    hazard_rungs = (
-        select(func.aggregate_strings(col(EscalationRow.rung) + ":" + func.coalesce(cast(to_done, String), ""), ","))
-        .where(
-            col(EscalationRow.hazard_id) == col(Hazard.hazard_id),
-            col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
-            col(EscalationRow.at) <= as_of,
+    rung_items = func.aggregate_strings(col(EscalationRow.rung) + func.coalesce(":" + cast(to_done, String), ""), ",")
+    fired_by_then = [
+        col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
+        col(EscalationRow.at) <= as_of,
+    ]
+    hazards: Any = Hazard
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL would run a correlated subquery once per row: it aggregates the rungs per hazard first and
+        # hash-joins them.
+        per_hazard = (
+            select(col(EscalationRow.hazard_id), rung_items.label("items"))
+            .where(*fired_by_then)
+            .group_by(col(EscalationRow.hazard_id))
+            .subquery()
         )
-        .scalar_subquery()
-    )
-    rungs = func.aggregate_strings(case((col(Hazard.escalated_since) <= as_of, hazard_rungs)), ",")
+        hazards = outerjoin(Hazard, per_hazard, per_hazard.c.hazard_id == col(Hazard.hazard_id))
+        rungs = func.aggregate_strings(per_hazard.c["items"], ",")
+    else:
+        # SQLite looks them up, from one index range, only for a hazard escalated by then.
+        hazard_rungs = (
+            select(rung_items)
+            .where(col(EscalationRow.hazard_id) == col(Hazard.hazard_id), *fired_by_then)
+            .scalar_subquery()
+        )
+        rungs = func.aggregate_strings(case((col(Hazard.escalated_since) <= as_of, hazard_rungs)), ",")
     # Grouped by an expression, not the column: SQLite would otherwise walk an index in the column's order and read
     # every row from the table, where ix_hazard_statistics answers the whole statement alone. By source too, which
     # counts each source as a group's rows rather than as three more sums over every row.
     group = literal(None) if key is None else key.concat("")
-    statement = columns(group, col(Hazard.source), days, rungs, *counted.values()).where(*conditions)
+    statement = (
+        columns(group, col(Hazard.source), days, rungs, *counted.values()).select_from(hazards).where(*conditions)
+    )
     tallies: dict[str | None, Tally] = {}
     for group_key, source, closing, fired, *values in session.execute(statement.group_by(group, col(Hazard.source))):
         counts: dict[str, Any] = defaultdict(int, zip(counted, values, strict=True))
         counts[f"source:{source}"] = counts["found"]
         counts["funds_yuan"] = _yuan(counts["funds_yuan"])
         tally = Tally(counts=counts, days_to_close_us=[int(m) for m in closing.split(",")] if closing else [])
-        for item in fired.split(",") if fired else []:
+        for item, times in Counter(fired.split(",") if fired else []).items():
             name, _, micros = item.partition(":")
             rung = RUNGS[name]
-            tally.fired[rung] += 1
+            tally.fired[rung] += times
             if micros:
-                tally.to_done_us[rung].append(int(micros))
+                tally.to_done_us[rung].extend([int(micros)] * times)
         if group_key in tallies:
             tallies[group_key].add(tally)
         else:
