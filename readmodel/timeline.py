@@ -54,7 +54,7 @@ EFFECTIVENESS_RUNGS = (Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING, Rung.CIRC
 TIMELINE_ACTIONS = frozenset({Action.SUBMIT_PLAN, Action.LIST, Action.DELIST, Action.ESCALATE})
 
 event = aliased(HazardEventRow, name="e")
-later = aliased(HazardEventRow, name="d")
+delisting = aliased(HazardEventRow, name="d")
 
 
 def changes_timeline(change: HazardEvent) -> bool:
@@ -130,11 +130,11 @@ def timeline_statements(dialect: str, every: bool) -> TimelineStatements:
     event_filter = [] if every else [col(event.hazard_id).in_(ids)]
     rung_filter = [] if every else [col(EscalationRow.hazard_id).in_(ids)]
     delisted_at = (
-        select(func.min(col(later.at)))
+        select(func.min(col(delisting.at)))
         .where(
-            col(later.hazard_id) == col(event.hazard_id),
-            col(later.seq) > col(event.seq),
-            col(later.action) == Action.DELIST,
+            col(delisting.hazard_id) == col(event.hazard_id),
+            col(delisting.seq) > col(event.seq),
+            col(delisting.action) == Action.DELIST,
         )
         .scalar_subquery()
     )

@@ -19,7 +19,7 @@ from readmodel.models import EscalationRow, Hazard
 from readmodel.statistics import GroupBy, StatisticsQuery, hazard_statistics
 from tests.conftest import ApiStack
 from tests.scenarios import COMMITTEE
-from tests.test_statistics_fold import folded
+from tests.statistics_fold import folded
 from workcalendar import WorkCalendar
 from workflows.hazard import HazardWorkflow
 
