@@ -298,8 +298,9 @@ def hazard_statistics(
     """Statistics for the hazards `scope` lets the caller see (None: all), grouped as asked.
 
     Each hazard's state as of `as_of` is read from its timeline (readmodel.timeline: planned_at, ended_at,
-    listed_since and listing_period, found_to_closed_us) and counted by the database in one grouped statement over
-    one index (ix_hazard_statistics); the escalation rungs in a second. The rules are the fold's (HazardAsOf):
+    listed_since and listing_period, escalated_since and its rungs' stage_done_at, found_to_closed_us) and counted
+    by the database in one grouped statement over one index (ix_hazard_statistics), with each escalated hazard's
+    rungs from another (ix_escalation_effectiveness). The rules are the fold's (HazardAsOf):
     tests/test_statistics_fold.py checks every figure against it."""
     conditions = window_conditions(scope, query)
     key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
@@ -307,14 +308,19 @@ def hazard_statistics(
     total = Tally(counts=defaultdict(int, funds_yuan=Decimal("0")))
     for tally in tallies.values():
         total.add(tally)
+    return answer(query, {k: _row(k, tally) for k, tally in tallies.items()}, _row(None, total))
+
+
+def answer(query: StatisticsQuery, rows: dict[str | None, StatisticsRow], total: StatisticsRow) -> StatisticsPublic:
+    """The statistics answering `query`: its rows in key order, and the total."""
     return StatisticsPublic(
         as_of=query.as_of,
         group_by=query.group_by,
         found_from=query.found_from,
         found_to=query.found_to,
         cutoff_year=query.cutoff_year,
-        rows=[_row(k, tallies[k]) for k in sorted(tallies, key=lambda k: k or "")],
-        total=_row(None, total),
+        rows=[rows[k] for k in sorted(rows, key=lambda k: k or "")],
+        total=total,
     )
 
 

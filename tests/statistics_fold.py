@@ -25,6 +25,7 @@ from readmodel.statistics import (
     StatisticsPublic,
     StatisticsQuery,
     StatisticsRow,
+    answer,
     hazards_as_of,
     window_conditions,
 )
@@ -49,14 +50,10 @@ def folded(engine: Engine, scope: Any, query: StatisticsQuery) -> StatisticsPubl
     for hazard_id, hazard in hazards.items():
         groups[hazard.key].append((hazard, fired[hazard_id]))
     cutoff = day_start(date(query.cutoff_year, 1, 1))
-    return StatisticsPublic(
-        as_of=query.as_of,
-        group_by=query.group_by,
-        found_from=query.found_from,
-        found_to=query.found_to,
-        cutoff_year=query.cutoff_year,
-        rows=[folded_row(k, groups[k], query.as_of, cutoff) for k in sorted(groups, key=lambda k: k or "")],
-        total=folded_row(None, [h for group in groups.values() for h in group], query.as_of, cutoff),
+    return answer(
+        query,
+        {k: folded_row(k, group, query.as_of, cutoff) for k, group in groups.items()},
+        folded_row(None, [h for group in groups.values() for h in group], query.as_of, cutoff),
     )
 
 
