@@ -358,34 +358,7 @@ def _counted(
         "increment": count(col(Hazard.found_at) >= cutoff),
     }
     days = func.aggregate_strings(case((closed, cast(col(Hazard.found_to_closed_us), String))), ",")
-    # Each counted rung fired by then as 'rung:microseconds to its stage done', or 'rung' if not done by then: the
-    # many alike are counted at once (Counter), only the others parsed.
-    to_done = case((col(EscalationRow.stage_done_at) <= as_of, col(EscalationRow.to_done_us)))
-    rung_items = func.aggregate_strings(col(EscalationRow.rung) + func.coalesce(":" + cast(to_done, String), ""), ",")
-    fired_by_then = [
-        col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
-        col(EscalationRow.at) <= as_of,
-    ]
-    hazards: Any = Hazard
-    if session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL would run a correlated subquery once per row: it aggregates the rungs per hazard first and
-        # hash-joins them.
-        per_hazard = (
-            select(col(EscalationRow.hazard_id), rung_items.label("items"))
-            .where(*fired_by_then)
-            .group_by(col(EscalationRow.hazard_id))
-            .subquery()
-        )
-        hazards = outerjoin(Hazard, per_hazard, per_hazard.c.hazard_id == col(Hazard.hazard_id))
-        rungs = func.aggregate_strings(per_hazard.c["items"], ",")
-    else:
-        # SQLite looks them up, from one index range, only for a hazard escalated by then.
-        hazard_rungs = (
-            select(rung_items)
-            .where(col(EscalationRow.hazard_id) == col(Hazard.hazard_id), *fired_by_then)
-            .scalar_subquery()
-        )
-        rungs = func.aggregate_strings(case((col(Hazard.escalated_since) <= as_of, hazard_rungs)), ",")
+    hazards, rungs = _rungs_by_then(session.get_bind().dialect.name, as_of)
     # Grouped by an expression, not the column: SQLite would otherwise walk an index in the column's order and read
     # every row from the table, where ix_hazard_statistics answers the whole statement alone. By source too, which
     # counts each source as a group's rows rather than as three more sums over every row.
@@ -410,6 +383,36 @@ def _counted(
         else:
             tallies[group_key] = tally
     return tallies
+
+
+def _rungs_by_then(dialect: str, as_of: datetime) -> tuple[Any, ColumnElement[str]]:
+    """What the counting statement reads from (hazards, on PostgreSQL joined with their rungs), and the aggregate
+    listing each counted rung fired by `as_of` as 'rung:microseconds to its stage done', or 'rung' if not done by
+    then: the many alike are counted at once (Counter), only the others parsed."""
+    to_done = case((col(EscalationRow.stage_done_at) <= as_of, col(EscalationRow.to_done_us)))
+    rung_items = func.aggregate_strings(col(EscalationRow.rung) + func.coalesce(":" + cast(to_done, String), ""), ",")
+    fired_by_then = [
+        col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
+        col(EscalationRow.at) <= as_of,
+    ]
+    if dialect == "postgresql":
+        # PostgreSQL would run a correlated subquery once per row: it aggregates the rungs per hazard first and
+        # hash-joins them.
+        per_hazard = (
+            select(col(EscalationRow.hazard_id), rung_items.label("items"))
+            .where(*fired_by_then)
+            .group_by(col(EscalationRow.hazard_id))
+            .subquery()
+        )
+        joined = outerjoin(Hazard, per_hazard, per_hazard.c.hazard_id == col(Hazard.hazard_id))
+        return joined, func.aggregate_strings(per_hazard.c["items"], ",")
+    # SQLite looks them up, from one index range, only for a hazard escalated by then.
+    hazard_rungs = (
+        select(rung_items)
+        .where(col(EscalationRow.hazard_id) == col(Hazard.hazard_id), *fired_by_then)
+        .scalar_subquery()
+    )
+    return Hazard, func.aggregate_strings(case((col(Hazard.escalated_since) <= as_of, hazard_rungs)), ",")
 
 
 def _yuan(value: Any) -> Decimal:
