@@ -36,8 +36,10 @@ BATCH = 5000
 Template = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
-# The timeline the projection keeps on the row (readmodel.timeline), shifted with the clone's other times.
+# The timeline the projection keeps on the row (readmodel.timeline): its times, shifted with the clone's other
+# times, and the found-to-closed duration, which a shift leaves as it is. (escalated_since is each clone's own.)
 TIMELINE = ("planned_at", "ended_at", "listed_since")
+TEMPLATE_TIMELINE = (*TIMELINE, "found_to_closed_us")
 
 
 def templates(now: datetime) -> list[Template]:
@@ -64,13 +66,11 @@ def templates(now: datetime) -> list[Template]:
         write_projection(scratch, record.state, record.events)
         with scratch.connect() as conn:
             timeline = conn.execute(
-                select(*(hazards.c[name] for name in (*TIMELINE, "found_to_closed_us"))).where(
-                    hazards.c.hazard_id == hazard_id
-                )
+                select(*(hazards.c[name] for name in TEMPLATE_TIMELINE)).where(hazards.c.hazard_id == hazard_id)
             ).one()
             # The path taken has no listing (each clone would need its own periods).
             assert conn.execute(select(ListingPeriodRow.__table__)).first() is None  # type: ignore[attr-defined]
-        row = hazard_row(record.state) | dict(zip((*TIMELINE, "found_to_closed_us"), timeline, strict=True))
+        row = hazard_row(record.state) | dict(zip(TEMPLATE_TIMELINE, timeline, strict=True))
         found.append((row, [event_row("TEMPLATE", e) for e in record.events]))
     return found
 
