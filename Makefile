@@ -37,11 +37,12 @@ lint: $(SYNCED)
 	$(VENV)/bin/mypy .
 
 # Two processes (pytest-xdist), each test file whole in one: the suite waits on servers and subprocesses as much as
-# it computes, so it takes about two thirds of the time it takes in one. TEST_WORKERS=0 runs it in this process.
+# it computes, so it takes about two thirds of the time it takes in one. Files go out in the order tests/conftest.py
+# puts them (longest first), not xdist's (most tests first). TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
 
 test: lint
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 demo: $(SYNCED)
 	$(VENV)/bin/python cli.py demo $(ARGS)
