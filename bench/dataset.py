@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Engine, StaticPool, create_engine, select
 from sqlmodel import SQLModel
 
-from contracts.clock import CHINA_TZ
+from contracts.clock import CHINA_TZ, china_date
 from contracts.deadlines import RUNG_LEVELS, STAGE_DEADLINES, Owner, Rag, Rung
 from contracts.enums import Action, Industry
+from contracts.hazard import Rectification
 from readmodel.models import EscalationRow, Hazard, HazardEventRow, ListingPeriodRow
 from readmodel.projection import event_row, hazard_row, write_projection
 from tests.scenarios import PATHS
@@ -44,8 +45,7 @@ TEMPLATE_TIMELINE = (*TIMELINE, "found_to_closed_us")
 
 def templates(now: datetime) -> list[Template]:
     """One hazard per progress step, taken through lifecycle.apply and projected. Its actions are minutes apart
-    and just before `now` (the rules refuse a rectification completed after the action); each clone is then
-    shifted into the past as a whole.
+    and just before `now`; each clone is then shifted into the past as a whole.
 
     Each template is written by the real projection into a scratch database, and its row read back with the
     timeline the projection derived from its events: so the clones are inserted once, as the projection leaves
@@ -62,7 +62,12 @@ def templates(now: datetime) -> list[Template]:
             at += timedelta(minutes=10)
             update = step.input()
             action, field = ACTIONS[step.update]
-            lifecycle.apply(record, action, update.actor, getattr(update, field), at)  # type: ignore[attr-defined]
+            payload = getattr(update, field)
+            if isinstance(payload, Rectification):
+                # Completed the day it is reported (the rules refuse a later day): just after midnight, the day of
+                # the actions just before `now` is yesterday.
+                payload = payload.model_copy(update={"completed_on": china_date(at)})
+            lifecycle.apply(record, action, update.actor, payload, at)  # type: ignore[attr-defined]
         write_projection(scratch, record.state, record.events)
         with scratch.connect() as conn:
             timeline = conn.execute(
@@ -115,6 +120,18 @@ def rungs(row: dict[str, Any], events: list[dict[str, Any]], now: datetime) -> l
     return found
 
 
+def escalation_timeline(fired: list[dict[str, Any]]) -> dict[str, Any]:
+    """What readmodel.timeline keeps on the row of a hazard with these rungs, all of them counted ones."""
+    return {
+        "escalated_since": min((r["at"] for r in fired), default=None),
+        "rungs_settled_at": max((r["stage_done_at"] or r["at"] for r in fired), default=None),
+        "settled_rungs": ",".join(
+            f"{r['rung'].value}:{r['to_done_us']}" if r["stage_done_at"] else r["rung"].value for r in fired
+        )
+        or None,
+    }
+
+
 def hazards(
     count: int, *, now: datetime, seed: int = 7
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]]:
@@ -151,7 +168,7 @@ def hazards(
             row["listed"] = row["escalation_level"] == 3
         clone_events = [dict(e, hazard_id=hazard_id, at=e["at"] + shift) for e in events]
         fired = rungs(row, clone_events, now) if progress < len(base) - 1 else []
-        row["escalated_since"] = min((r["at"] for r in fired), default=None)
+        row.update(escalation_timeline(fired))
         yield row, clone_events, fired
 
 

@@ -31,7 +31,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, outerjoin, true
+from sqlalchemy import ColumnElement, String, and_, case, cast, func, literal, or_, true
 
 # SQLAlchemy's own select: sqlmodel's is typed for at most four columns.
 from sqlalchemy import select as columns
@@ -42,7 +42,7 @@ from contracts.deadlines import STAGE_DEADLINES, DeadlineKind, Rung
 from contracts.enums import Action, Source, Stage
 from readmodel.event_facts import FACT_NAMES, fact_columns
 from readmodel.models import EscalationRow, Hazard, HazardEventRow, ListingPeriodRow
-from readmodel.timeline import EFFECTIVENESS_RUNGS
+from readmodel.timeline import EFFECTIVENESS_RUNGS, counted_rungs, rung_items
 from workcalendar import end_of_day
 
 # A dictionary is far quicker than the enum's own lookup, which the fold would make once per event.
@@ -298,9 +298,10 @@ def hazard_statistics(
     """Statistics for the hazards `scope` lets the caller see (None: all), grouped as asked.
 
     Each hazard's state as of `as_of` is read from its timeline (readmodel.timeline: planned_at, ended_at,
-    listed_since and listing_period, escalated_since and its rungs' stage_done_at, found_to_closed_us) and counted
-    by the database in one grouped statement over one index (ix_hazard_statistics), with each escalated hazard's
-    rungs from another (ix_escalation_effectiveness). The rules are the fold's (HazardAsOf):
+    listed_since and listing_period, found_to_closed_us, escalated_since, rungs_settled_at and settled_rungs) and
+    counted by the database in one grouped statement over one index (ix_hazard_statistics); the rungs of a hazard
+    escalated but not settled by then come from another (ix_escalation_effectiveness). The rules are the fold's
+    (HazardAsOf):
     tests/test_statistics_fold.py checks every figure against it."""
     conditions = window_conditions(scope, query)
     key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
@@ -358,13 +359,13 @@ def _counted(
         "increment": count(col(Hazard.found_at) >= cutoff),
     }
     days = func.aggregate_strings(case((closed, cast(col(Hazard.found_to_closed_us), String))), ",")
-    hazards, rungs = _rungs_by_then(session.get_bind().dialect.name, as_of)
+    rungs = _rungs_by_then(as_of)
     # Grouped by an expression, not the column: SQLite would otherwise walk an index in the column's order and read
     # every row from the table, where ix_hazard_statistics answers the whole statement alone. By source too, which
     # counts each source as a group's rows rather than as three more sums over every row.
     group = literal(None) if key is None else key.concat("")
     statement = (
-        columns(group, col(Hazard.source), days, rungs, *counted.values()).select_from(hazards).where(*conditions)
+        columns(group, col(Hazard.source), days, rungs, *counted.values()).select_from(Hazard).where(*conditions)
     )
     tallies: dict[str | None, Tally] = {}
     for group_key, source, closing, fired, *values in session.execute(statement.group_by(group, col(Hazard.source))):
@@ -385,34 +386,21 @@ def _counted(
     return tallies
 
 
-def _rungs_by_then(dialect: str, as_of: datetime) -> tuple[Any, ColumnElement[str]]:
-    """What the counting statement reads from (hazards, on PostgreSQL joined with their rungs), and the aggregate
-    listing each counted rung fired by `as_of` as 'rung:microseconds to its stage done', or 'rung' if not done by
-    then: the many alike are counted at once (Counter), only the others parsed."""
-    to_done = case((col(EscalationRow.stage_done_at) <= as_of, col(EscalationRow.to_done_us)))
-    rung_items = func.aggregate_strings(col(EscalationRow.rung) + func.coalesce(":" + cast(to_done, String), ""), ",")
-    fired_by_then = [
-        col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
-        col(EscalationRow.at) <= as_of,
-    ]
-    if dialect == "postgresql":
-        # PostgreSQL would run a correlated subquery once per row: it aggregates the rungs per hazard first and
-        # hash-joins them.
-        per_hazard = (
-            select(col(EscalationRow.hazard_id), rung_items.label("items"))
-            .where(*fired_by_then)
-            .group_by(col(EscalationRow.hazard_id))
-            .subquery()
-        )
-        joined = outerjoin(Hazard, per_hazard, per_hazard.c.hazard_id == col(Hazard.hazard_id))
-        return joined, func.aggregate_strings(per_hazard.c["items"], ",")
-    # SQLite looks them up, from one index range, only for a hazard escalated by then.
+def _rungs_by_then(as_of: datetime) -> ColumnElement[str]:
+    """The aggregate listing each counted rung fired by `as_of` as 'rung:microseconds to its stage done', or 'rung'
+    if not done by then (readmodel.timeline.rung_items). A hazard whose rungs were settled by then lists them as its
+    row keeps them; only one escalated by then and not yet settled has its rungs looked up, from one index range."""
+    done = col(EscalationRow.stage_done_at) <= as_of
     hazard_rungs = (
-        select(rung_items)
-        .where(col(EscalationRow.hazard_id) == col(Hazard.hazard_id), *fired_by_then)
+        select(rung_items(col(EscalationRow.rung), col(EscalationRow.to_done_us), done))
+        .where(*counted_rungs(), col(EscalationRow.at) <= as_of)
         .scalar_subquery()
     )
-    return Hazard, func.aggregate_strings(case((col(Hazard.escalated_since) <= as_of, hazard_rungs)), ",")
+    rungs = case(
+        (col(Hazard.rungs_settled_at) <= as_of, col(Hazard.settled_rungs)),
+        (col(Hazard.escalated_since) <= as_of, hazard_rungs),
+    )
+    return func.aggregate_strings(rungs, ",")
 
 
 def _yuan(value: Any) -> Decimal:

@@ -1,7 +1,7 @@
 """Each hazard's timeline: when it was first planned, when it ended (closed or revoked), each 挂牌督办 from its
 listing to its delisting, how long it took from being found to being closed, when it was first escalated (by a
-rung statistics count) and when each rung's stage was done. Statistics as of any date read these
-(readmodel.statistics) instead of folding every event of every hazard.
+rung statistics count), when each rung's stage was done, and from when on its rungs read as they do now.
+Statistics as of any date read these (readmodel.statistics) instead of folding every event of every hazard.
 
 Derived from the hazard's event rows by the rules the fold (HazardAsOf.apply) applies to the same events, in the
 transaction that writes the events (readmodel.projection), so a restamped, repaired or redelivered event leaves
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Executable,
     Integer,
     ScalarSelect,
+    String,
     and_,
     bindparam,
     case,
@@ -95,6 +96,21 @@ def _first(condition: ColumnElement[bool]) -> ScalarSelect[datetime]:
     )
 
 
+def rung_items(rung: Any, to_done_us: Any, done: ColumnElement[bool]) -> Any:
+    """The aggregate statistics read a hazard's rungs from: each as 'rung:microseconds to its stage done' if `done`,
+    else 'rung', comma-separated, so the many alike are counted at once."""
+    to_done = case((done, to_done_us))
+    return func.aggregate_strings(rung + func.coalesce(":" + cast(to_done, String), ""), ",")
+
+
+def counted_rungs() -> list[ColumnElement[bool]]:
+    """The rows of the hazard being counted that are rungs statistics count."""
+    return [
+        col(EscalationRow.hazard_id) == col(Hazard.hazard_id),
+        col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
+    ]
+
+
 def micros_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[int]:
     """Whole microseconds from `earlier` to `later`, computed by the database: exact, so a median is the one the
     Python fold finds (timedelta.total_seconds() divides the same integer)."""
@@ -148,14 +164,25 @@ def timeline_statements(dialect: str, every: bool) -> TimelineStatements:
         )
         .scalar_subquery()
     )
-    escalated_since = (
-        select(func.min(col(EscalationRow.at)))
-        .where(
-            col(EscalationRow.hazard_id) == col(Hazard.hazard_id),
-            col(EscalationRow.rung).in_([r.value for r in EFFECTIVENESS_RUNGS]),
-        )
+    escalated_since = select(func.min(col(EscalationRow.at))).where(*counted_rungs()).scalar_subquery()
+    # A rung's stage is done after it fired, if at all: its last change is the later of the two.
+    rungs_settled_at = (
+        select(func.max(func.coalesce(col(EscalationRow.stage_done_at), col(EscalationRow.at))))
+        .where(*counted_rungs())
         .scalar_subquery()
     )
+    # In the order they fired, so the same rungs are kept as the same text (the databases aggregate a sorted
+    # subquery in its order).
+    fired = (
+        select(col(EscalationRow.rung), col(EscalationRow.to_done_us), col(EscalationRow.stage_done_at))
+        .where(*counted_rungs())
+        .order_by(col(EscalationRow.at), col(EscalationRow.rung), col(EscalationRow.deadline_id))
+        .correlate(Hazard)
+        .subquery()
+    )
+    settled_rungs = select(
+        rung_items(fired.c.rung, fired.c.to_done_us, fired.c.stage_done_at.is_not(None))
+    ).scalar_subquery()
     return TimelineStatements(
         update_rungs=update(EscalationRow)
         .where(*rung_filter)
@@ -170,6 +197,8 @@ def timeline_statements(dialect: str, every: bool) -> TimelineStatements:
             ended_at=_first(_ended()),
             listed_since=_first(_listed()),
             escalated_since=escalated_since,
+            rungs_settled_at=rungs_settled_at,
+            settled_rungs=settled_rungs,
             # Set with the closing (a terminal event, which refreshes the timeline) or the report of a hazard imported
             # closed; found_at never changes.
             found_to_closed_us=case(

@@ -1,6 +1,6 @@
 """Migrations that fill new columns from what the read model already holds."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, select
 from sqlmodel import SQLModel
 
+from contracts.deadlines import RUNG_LEVELS, DeadlineKind, Owner, Rung
 from contracts.enums import Action, ReviewDecision, Stage
 from contracts.hazard import HazardRecord, ListingOrder, Transfer
 from readmodel.migrate import alembic_config, upgrade
-from readmodel.projection import write_projection
+from readmodel.projection import repair_escalations, write_projection
 from tests.scenarios import (
     COMMITTEE,
     ENTERPRISE,
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.databases
 
 HAZARDS = SQLModel.metadata.tables["hazard"]
 PERIODS = SQLModel.metadata.tables["listing_period"]
+RUNGS = SQLModel.metadata.tables["escalation"]
 
 
 def hazard_rows(engine: Engine) -> list[dict[str, Any]]:
@@ -44,6 +46,11 @@ def period_rows(engine: Engine) -> list[dict[str, Any]]:
         return [
             dict(row) for row in conn.execute(select(PERIODS).order_by(PERIODS.c.hazard_id, PERIODS.c.seq)).mappings()
         ]
+
+
+def rung_rows(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(select(RUNGS).order_by(RUNGS.c.id)).mappings()]
 
 
 def walked(hazard_id: str, path: Path, at: datetime) -> HazardRecord:
@@ -84,7 +91,27 @@ def test_0007_fills_the_department_scope_columns_of_older_rows_from_their_events
     assert hazard_rows(engine) == written, "the migration filled them otherwise than the projection writes them"
 
 
-def test_0009_fills_the_timelines_of_older_rows_from_their_events(database_url: str, engine: Engine) -> None:
+def rung(hazard_id: str, name: Rung, at: datetime) -> dict[str, Any]:
+    return {
+        "hazard_id": hazard_id,
+        "deadline_id": f"{hazard_id}-rectify",
+        "deadline_kind": DeadlineKind.RECTIFY.value,
+        "rung": name.value,
+        "level": RUNG_LEVELS[name],
+        "target_kind": Owner.ENTERPRISE.value,
+        "target_organisation": "恒达化工",
+        "copied_to": [],
+        "issued_by": "南开区安委办",
+        "doc_number": None,
+        "at": at,
+        "due": at,
+        "working_days_late": 1,
+        "reason": "逾期未整改",
+        "letter": {},
+    }
+
+
+def test_0009_and_0010_fill_the_timelines_of_older_rows_from_their_events(database_url: str, engine: Engine) -> None:
     now = datetime.now(UTC)
     closed = walked("M-1", PATHS["self_report_closed"], now)
     revoked = walked("M-2", PATHS["revoked_in_rectify"], now)
@@ -97,7 +124,16 @@ def test_0009_fills_the_timelines_of_older_rows_from_their_events(database_url: 
     apply(relisted, Action.LIST, COMMITTEE, listing, now)
     for record in (closed, revoked, relisted):
         write_projection(engine, record.state, record.events)
-    written, periods = hazard_rows(engine), period_rows(engine)
+    # A 函告 whose stage was done an hour later (the closed hazard's events are all at `now`), and one still open.
+    repair_escalations(
+        engine, [rung("M-1", Rung.NOTICE_LETTER, now - timedelta(hours=1)), rung("M-3", Rung.SUMMONS, now)]
+    )
+    written, periods, rungs = hazard_rows(engine), period_rows(engine), rung_rows(engine)
+    assert [(r["rungs_settled_at"], r["settled_rungs"]) for r in written] == [
+        (now, "notice_letter:3600000000"),
+        (None, None),
+        (now, "summons"),
+    ]
     assert [(r["planned_at"] is not None, r["ended_at"] is not None) for r in written] == [
         (True, True),
         (True, True),
@@ -111,3 +147,4 @@ def test_0009_fills_the_timelines_of_older_rows_from_their_events(database_url: 
 
     assert hazard_rows(engine) == written, "the migration filled them otherwise than the projection writes them"
     assert period_rows(engine) == periods
+    assert rung_rows(engine) == rungs

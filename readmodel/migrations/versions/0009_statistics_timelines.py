@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from alembic import op
 
 import readmodel.types
-from readmodel.timeline import refresh_timelines
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -60,10 +59,8 @@ def upgrade() -> None:
     )
     op.add_column("escalation", sa.Column("stage_done_at", readmodel.types.AwareDateTime(timezone=True), nullable=True))
     op.add_column("escalation", sa.Column("to_done_us", sa.BigInteger(), nullable=True))
-    # Rows written before this revision: from their events, by the same statements the projection runs from now on.
-    # They are today's statements: should they come to set a column a later revision adds, this revision needs a
-    # copy of them as they are here (tests/test_migrations.py upgrades from 0008 and would fail).
-    refresh_timelines(op.get_bind(), None)
+    # Rows written before this revision get their timelines in 0010, which adds to them: readmodel.timeline's
+    # statements set every timeline column, so they can only run once all of them exist.
     op.create_index("ix_hazard_statistics", "hazard", STATISTICS_COLUMNS)
     op.create_index("ix_escalation_effectiveness", "escalation", RUNG_COLUMNS)
 
