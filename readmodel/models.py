@@ -70,8 +70,8 @@ class Hazard(HazardBase, table=True):
     listed_since: datetime | None = aware(nullable=True)
     escalated_since: datetime | None = aware(nullable=True)
     found_to_closed_us: int | None = Field(default=None, sa_type=BigInteger)
-    # From `rungs_settled_at` on (its last counted rung fired, and each done that is), its rungs read as of any date
-    # as `settled_rungs` lists them (readmodel.timeline.rung_items), so statistics need not look them up.
+    # From `rungs_settled_at` on (the last time a counted rung of it fired or saw its stage done), its rungs read as
+    # of any date as `settled_rungs` lists them (readmodel.timeline.rung_items): statistics need not look them up.
     rungs_settled_at: datetime | None = aware(nullable=True)
     settled_rungs: str | None = None
 

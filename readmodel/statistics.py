@@ -301,8 +301,7 @@ def hazard_statistics(
     listed_since and listing_period, found_to_closed_us, escalated_since, rungs_settled_at and settled_rungs) and
     counted by the database in one grouped statement over one index (ix_hazard_statistics); the rungs of a hazard
     escalated but not settled by then come from another (ix_escalation_effectiveness). The rules are the fold's
-    (HazardAsOf):
-    tests/test_statistics_fold.py checks every figure against it."""
+    (HazardAsOf): tests/test_statistics_fold.py checks every figure against it."""
     conditions = window_conditions(scope, query)
     key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
     tallies = _counted(session, conditions, key, query)

@@ -22,7 +22,7 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# 0009's index with the settled rungs before the id.
+# 0009's index, and this revision's: the same with the settled rungs before the id.
 STATISTICS_0009 = [
     "reported_at",
     "found_at",
