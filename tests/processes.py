@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client
 
 ROOT = Path(__file__).resolve().parent.parent
 # Importing the SDK and running migrations takes a second or two; far longer means something is wrong.
@@ -210,10 +211,11 @@ class DevServerProcess(ServiceProcess):
         return f"127.0.0.1:{self.port}"
 
     async def _wait_ready(self) -> None:
+        # A client, not the port: the port opens before the frontend serves, and a client connecting then is
+        # refused ("Frontend is not healthy yet"; seen once in the crash loop's negative control).
         while True:
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
+            with contextlib.suppress(RuntimeError):
+                await Client.connect(self.address, namespace=self.namespace)
                 self._started.set()
                 return
             await asyncio.sleep(0.1)
