@@ -416,10 +416,10 @@ async def run_loop(stack: Stack, size: Size) -> Outcome:
     }
     began = time.monotonic()
     await stack.server.start()
-    # start-dev made the namespace bare: our retention and search attributes, as `make run` does.
-    await ensure_namespace(await stack.connect(), NAMESPACE)
-    await stack.worker.start()
     try:
+        # start-dev made the namespace bare: our retention and search attributes, as `make run` does.
+        await ensure_namespace(await stack.connect(), NAMESPACE)
+        await stack.worker.start()
         lives = [
             asyncio.create_task(live(stack, hazard_id, path, random.Random(f"{SEED}-{hazard_id}"), size))
             for hazard_id, path in paths.items()
