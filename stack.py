@@ -27,7 +27,7 @@ from temporalio.client import Client
 from api.auth import load_or_create_secret
 from infra.codec import load_or_create_key
 from infra.logging import configure_logging
-from infra.temporal import connect, ensure_namespace
+from infra.temporal import connect_when_serving, ensure_namespace
 from readmodel.migrate import upgrade
 from settings import Settings
 
@@ -234,14 +234,10 @@ async def stop_child(child: Child) -> None:
 
 
 async def wait_for_temporal(config: Config) -> Client:
-    deadline = time.monotonic() + TEMPORAL_READY_TIMEOUT
-    while True:
-        try:
-            return await connect(config.temporal_address, config.namespace)
-        except RuntimeError as err:
-            if time.monotonic() > deadline:
-                raise StartupError(f"Temporal did not answer at {config.temporal_address}: {err}") from err
-        await asyncio.sleep(0.25)
+    try:
+        return await connect_when_serving(config.temporal_address, config.namespace, TEMPORAL_READY_TIMEOUT)
+    except RuntimeError as err:
+        raise StartupError(f"Temporal did not answer at {config.temporal_address}: {err}") from err
 
 
 async def wait_for_api(config: Config) -> None:

@@ -1,4 +1,5 @@
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -30,6 +31,22 @@ RETENTION = timedelta(days=3660)
 async def connect(address: str, namespace: str, converter: DataConverter = pydantic_data_converter) -> Client:
     """Pass the encrypting converter (infra.codec) for anything that reads or writes hazard payloads."""
     return await Client.connect(address, namespace=namespace, data_converter=converter)
+
+
+async def connect_when_serving(
+    address: str, namespace: str, give_up_after: float, converter: DataConverter = pydantic_data_converter
+) -> Client:
+    """Connect to a Temporal server that may still be starting: its port opens before its frontend serves, and a
+    client connecting in between is refused ("Frontend is not healthy yet"). Raises the last refusal once
+    refused for `give_up_after` seconds."""
+    deadline = time.monotonic() + give_up_after
+    while True:
+        try:
+            return await connect(address, namespace, converter)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.25)
 
 
 async def ensure_namespace(client: Client, namespace: str, retention: timedelta = RETENTION) -> None:

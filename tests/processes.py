@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import httpx
-from temporalio.client import Client
+
+from infra.temporal import connect_when_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 # Importing the SDK and running migrations takes a second or two; far longer means something is wrong.
@@ -211,11 +212,7 @@ class DevServerProcess(ServiceProcess):
         return f"127.0.0.1:{self.port}"
 
     async def _wait_ready(self) -> None:
-        # A client, not the port: the port opens before the frontend serves, and a client connecting then is
-        # refused ("Frontend is not healthy yet"; seen once in the crash loop's negative control).
-        while True:
-            with contextlib.suppress(RuntimeError):
-                await Client.connect(self.address, namespace=self.namespace)
-                self._started.set()
-                return
-            await asyncio.sleep(0.1)
+        # A client, not the port: a client connecting as soon as the port opens was refused once (the crash loop's
+        # negative control).
+        await connect_when_serving(self.address, self.namespace, STARTUP_TIMEOUT)
+        self._started.set()
