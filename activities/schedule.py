@@ -8,8 +8,8 @@ from contracts.deadlines import (
     LOAD_POLICY_ACTIVITY,
     SCHEDULE_DEADLINE_ACTIVITY,
     Deadline,
+    HazardPolicy,
     LoadPolicyInput,
-    LoadPolicyResult,
     ScheduleDeadlineInput,
 )
 from contracts.errors import ErrorType
@@ -26,12 +26,22 @@ class ScheduleActivities:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._calendar = WorkCalendar()
+
+    def _current_calendar(self) -> WorkCalendar:
+        """The calendar with the overrides entered by now. They are read on every call, so an override entered a
+        minute ago counts from the next deadline; the calendar is kept while they stay the same, because a fresh
+        one works each year's days out again (200 of the 570 µs a call took)."""
+        with Session(self._engine) as session:
+            overrides = tuple(admin_queries.calendar_overrides(session=session))
+        calendar = self._calendar
+        if calendar.overrides != overrides:
+            calendar = self._calendar = WorkCalendar(overrides)
+        return calendar
 
     @activity.defn(name=SCHEDULE_DEADLINE_ACTIVITY)
     def schedule_deadline(self, input: ScheduleDeadlineInput) -> Deadline:
-        # The calendar is read on every call: an override entered a minute ago counts from the next deadline.
-        with Session(self._engine) as session:
-            calendar = WorkCalendar(admin_queries.calendar_overrides(session=session))
+        calendar = self._current_calendar()
         try:
             deadline = schedule_deadline(input, calendar)
         except ValueError as err:
@@ -50,7 +60,7 @@ class ScheduleActivities:
         return deadline
 
     @activity.defn(name=LOAD_POLICY_ACTIVITY)
-    def load_policy(self, input: LoadPolicyInput) -> LoadPolicyResult:
+    def load_policy(self, input: LoadPolicyInput) -> HazardPolicy:
         with Session(self._engine) as session:
             policy = admin_queries.current_policy(session=session)
-        return LoadPolicyResult(version=policy.version, rules=policy.for_industry(input.industry))
+        return policy.for_hazard(input.industry)

@@ -22,6 +22,7 @@ from api.auth import mint_token
 from bench.common import PAYLOAD_KEY_B64, child, client_for, dev_server, free_port, p50, record, table
 from bench.lifecycle import PATH, Phase, hazard_lifecycle, run_phase, start_workers
 from contracts.hazard import TASK_QUEUE, Actor
+from readmodel.db import make_engine
 from settings import Settings
 
 # The action's path under /hazards/{id} and the field of the update input that is the request body.
@@ -122,13 +123,15 @@ async def main(n1: int, n50: int) -> None:
                 )
             )
             client = await client_for(server.address)
+            engine = make_engine(workers.database_url)
+            stack.callback(engine.dispose)
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120, limits=limits) as http:
                 await wait_healthy(http)
                 over_http = HttpLifecycle(http)
 
                 async def direct(latencies: list[float]) -> None:
-                    await hazard_lifecycle(client, TASK_QUEUE, latencies)
+                    await hazard_lifecycle(client, engine, TASK_QUEUE, latencies)
 
                 pids = {"server": server.pid, "worker": workers.hazard_pid, "api": api.pid, "client": os.getpid()}
                 for lifecycle in (direct, over_http):  # warm-up, not recorded

@@ -15,6 +15,7 @@ and the read model's bytes per hazard.
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -121,9 +122,10 @@ async def main(hazards: int, baseline: int) -> None:
             worker = psutil.Process(workers.hazard_pid)
             rss_idle = worker.memory_info().rss
 
-            bare_cpu = cpu_seconds(server.pid)
+            bare_pids = {"server": server.pid, "worker": workers.floor_pid, "client": os.getpid()}
+            bare_before = {name: cpu_seconds(pid) for name, pid in bare_pids.items()}
             bare_seconds = await bare_starts(client, workers.floor_queue, baseline, CONCURRENCY)
-            bare_cpu = cpu_seconds(server.pid) - bare_cpu
+            bare_cpu = {name: cpu_seconds(pid) - bare_before[name] for name, pid in bare_pids.items()}
 
             path = write_ledger(directory, hazards, settings)
             actor = Actor(id="bench-import", name="基准测试导入", role=Role.COMMITTEE_OFFICE, organisation="安委办")
@@ -142,7 +144,8 @@ async def main(hazards: int, baseline: int) -> None:
                     print(f"  importing: {progress.imported}/{progress.valid_rows}", file=sys.stderr, flush=True)
                     clock.shown = now
 
-            cpu_before = {"server": cpu_seconds(server.pid), "worker": cpu_seconds(workers.hazard_pid)}
+            pids = {"server": server.pid, "worker": workers.hazard_pid, "client": os.getpid()}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             progress = await import_ledger(
                 settings,
                 engine,
@@ -154,10 +157,7 @@ async def main(hazards: int, baseline: int) -> None:
                 listener=listener,
             )
             phases[progress.status] = time.perf_counter() - clock.at
-            cpu = {
-                name: cpu_seconds(pid) - cpu_before[name]
-                for name, pid in (("server", server.pid), ("worker", workers.hazard_pid))
-            }
+            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
             rss_open = worker.memory_info().rss
             rss_peak = max(rss_peak, rss_open)
             rows, read_model_bytes = footprint(engine)
@@ -178,8 +178,11 @@ async def main(hazards: int, baseline: int) -> None:
         "bare_opened_per_s": round(bare_per_s, 2),
         "bare_over_import": round(bare_per_s / imported_per_s, 2) if imported_per_s else None,
         "server_cpu_ms_per_hazard": round(cpu["server"] * 1000 / max(progress.imported, 1), 1),
-        "server_cpu_ms_per_bare": round(bare_cpu * 1000 / baseline, 1),
+        "server_cpu_ms_per_bare": round(bare_cpu["server"] * 1000 / baseline, 1),
         "worker_cpu_ms_per_hazard": round(cpu["worker"] * 1000 / max(progress.imported, 1), 1),
+        "worker_cpu_ms_per_bare": round(bare_cpu["worker"] * 1000 / baseline, 1),
+        "client_cpu_ms_per_hazard": round(cpu["client"] * 1000 / max(progress.imported, 1), 1),
+        "client_cpu_ms_per_bare": round(bare_cpu["client"] * 1000 / baseline, 1),
         "read_model_rows": rows,
         "read_model_bytes_per_hazard": round(read_model_bytes / max(rows, 1)),
         "worker_rss_idle_mb": round(rss_idle / MB, 1),

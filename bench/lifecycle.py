@@ -20,12 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 
 from bench.common import DevServer, child, client_for, cpu_seconds, dev_server, p50, percentile, record, table
 from bench.floor import FloorStep, FloorWorkflow
+from contracts.deadlines import HazardPolicy
+from contracts.enums import Industry
 from contracts.hazard import ActionResult, ReportHazardInput, workflow_id
+from readmodel import admin_queries
+from readmodel.db import make_engine
 from tests.scenarios import PATHS
 from workflows.hazard import HazardWorkflow
 
@@ -36,11 +42,19 @@ UPDATES = 1 + len(PATH.steps)
 Lifecycle = Callable[[list[float]], Awaitable[None]]
 
 
-async def hazard_lifecycle(client: Client, task_queue: str, latencies: list[float]) -> None:
+def policy_in_force(engine: Engine, industry: Industry) -> HazardPolicy:
+    with Session(engine) as session:
+        return admin_queries.current_policy(session=session).for_hazard(industry)
+
+
+async def hazard_lifecycle(client: Client, engine: Engine, task_queue: str, latencies: list[float]) -> None:
     hazard_id = f"B-{uuid.uuid4().hex[:12]}"
+    report = PATH.report()
+    # As the API reports a hazard: with the policy in force, read from the read model for each report.
+    policy = await asyncio.to_thread(policy_in_force, engine, report.industry)
     opening = WithStartWorkflowOperation(
         HazardWorkflow.run,
-        ReportHazardInput(hazard_id=hazard_id, actor=PATH.reporter, report=PATH.report()),
+        ReportHazardInput(hazard_id=hazard_id, actor=PATH.reporter, report=report, policy=policy),
         id=workflow_id(hazard_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -185,9 +199,14 @@ async def main(n1: int, n50: int) -> None:
         async with dev_server(directory) as server:
             workers = start_workers(stack, server, directory)
             client = await client_for(server.address)
+            engine = make_engine(workers.database_url)
+            stack.callback(engine.dispose)
             kinds: dict[str, tuple[Lifecycle, int]] = {
                 "floor": (lambda lat: floor_lifecycle(client, workers.floor_queue, lat), workers.floor_pid),
-                "hazard": (lambda lat: hazard_lifecycle(client, workers.hazard_queue, lat), workers.hazard_pid),
+                "hazard": (
+                    lambda lat: hazard_lifecycle(client, engine, workers.hazard_queue, lat),
+                    workers.hazard_pid,
+                ),
             }
             import os
 

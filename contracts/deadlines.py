@@ -148,6 +148,9 @@ class Policy(Model):
     def for_industry(self, industry: Industry) -> PolicyRules:
         return self.industry_overrides.get(industry, self.rules)
 
+    def for_hazard(self, industry: Industry) -> "HazardPolicy":
+        return HazardPolicy(version=self.version, rules=self.for_industry(industry))
+
 
 class ScheduledRung(Model):
     rung: Rung
@@ -190,7 +193,10 @@ class LoadPolicyInput(Model):
     industry: Industry
 
 
-class LoadPolicyResult(Model):
+class HazardPolicy(Model):
+    """What a hazard follows for its whole life: the policy version in force when it was reported, and the rules
+    that version sets for its industry."""
+
     version: int
     rules: PolicyRules
 

@@ -15,6 +15,7 @@ from contracts.deadlines import (
     Deadline,
     DeadlineKind,
     EscalationRecord,
+    HazardPolicy,
     ListingLevel,
     PolicyRules,
     Rag,
@@ -234,6 +235,9 @@ class ReportHazardInput(Model):
     report: HazardReport
     # Set by a ledger import: the hazard opens in the recorded stage instead of the first one.
     imported: ImportedHazard | None = None
+    # Set by whoever reports it (the API, a ledger import: readmodel.admin_queries.current_policy): the policy in
+    # force now. A starter that leaves it out has the workflow load it, as hazards reported before it did.
+    policy: HazardPolicy | None = None
     # Set by continue-as-new: the run goes on from where the previous one handed over.
     carried: "CarriedHazard | None" = None
 

@@ -25,13 +25,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from contracts.clock import CHINA_TZ
+from contracts.deadlines import Policy
 from contracts.hazard import TASK_QUEUE, Actor, ReportHazardInput, workflow_id
 from imports import jobs
 from imports.district import DISTRICTS
 from imports.jobs import Progress
 from imports.parse import LedgerUnreadable, Problem, read_ledger
 from imports.validate import Context, ImportItem, Known, validate
-from readmodel import queries
+from readmodel import admin_queries, queries
 from readmodel.models import Hazard, HazardSerial, ReportRequest
 from readmodel.projection import dialect_insert
 from workflows.hazard import HazardWorkflow
@@ -166,19 +167,23 @@ class ImportRunner:
             return
         progress.status = "importing"
         progress.skipped = len(validation.known_rows)
-        await self._start_all(validation.items, actor, now, progress)
+        # One policy for the whole ledger: the one in force when its import began.
+        policy = await asyncio.to_thread(self._policy)
+        await self._start_all(validation.items, actor, now, policy, progress)
         progress.status = "failed" if progress.failed else "done"
 
-    async def _start_all(self, items: list[ImportItem], actor: Actor, now: datetime, progress: Progress) -> None:
+    async def _start_all(
+        self, items: list[ImportItem], actor: Actor, now: datetime, policy: Policy, progress: Progress
+    ) -> None:
         pending = iter(items)
 
         async def starter() -> None:
             for item in pending:
-                await self._start(item, actor, now, progress)
+                await self._start(item, actor, now, policy, progress)
 
         await asyncio.gather(*(starter() for _ in range(min(self._concurrency, len(items)))))
 
-    async def _start(self, item: ImportItem, actor: Actor, now: datetime, progress: Progress) -> None:
+    async def _start(self, item: ImportItem, actor: Actor, now: datetime, policy: Policy, progress: Progress) -> None:
         if item.hazard_id is not None:
             hazard_id = item.hazard_id
             await asyncio.to_thread(self._reserve_serial, hazard_id)
@@ -186,7 +191,13 @@ class ImportRunner:
             hazard_id = await asyncio.to_thread(self._allocate, item.key, now)
         opening = WithStartWorkflowOperation(
             HazardWorkflow.run,
-            ReportHazardInput(hazard_id=hazard_id, actor=actor, report=item.report, imported=item.imported),
+            ReportHazardInput(
+                hazard_id=hazard_id,
+                actor=actor,
+                report=item.report,
+                imported=item.imported,
+                policy=policy.for_hazard(item.report.industry),
+            ),
             id=workflow_id(hazard_id),
             task_queue=self._task_queue,
             # The key's workflow, running or finished, is the same hazard: never a second one.
@@ -209,6 +220,10 @@ class ImportRunner:
             progress.imported += 1
 
     # --- the read model ------------------------------------------------------------------------------------
+
+    def _policy(self) -> Policy:
+        with Session(self._engine) as session:
+            return admin_queries.current_policy(session=session)
 
     def _streets(self) -> frozenset[str] | None:
         district = DISTRICTS.get(self._district_code)

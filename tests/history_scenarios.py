@@ -18,7 +18,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from contracts.clock import china_date
-from contracts.deadlines import RECOMPUTE_DEADLINES_SIGNAL, Deadline, DeadlineKind, Rung
+from contracts.deadlines import RECOMPUTE_DEADLINES_SIGNAL, Deadline, DeadlineKind, Policy, Rung
 from contracts.enums import InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.hazard import (
     ActionResult,
@@ -103,6 +103,8 @@ class Scenario:
     skips_time: bool = False
     # The API opens a hazard with update-with-start (`opened`); tests and the recorder usually just start it.
     opened_by_update: bool = False
+    # The API and the importer send the policy in force with the report; hazards reported before did not.
+    policy: Policy | None = None
 
 
 def act(step: Step) -> Move:
@@ -246,6 +248,14 @@ SCENARIOS: dict[str, Scenario] = {
         Stage.CLOSED,
         opened_by_update=True,
     ),
+    "reported_with_the_policy_closed": Scenario(
+        ENTERPRISE,
+        report,
+        [act(s) for s in [*STANDARD, review(ReviewDecision.APPROVE)]],
+        Stage.CLOSED,
+        opened_by_update=True,
+        policy=Policy(),
+    ),
     "rejected_three_times_then_closed": Scenario(
         ENTERPRISE,
         report,
@@ -380,7 +390,9 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 async def report_hazard(client: Client, scenario: Scenario, task_queue: str, hazard_id: str) -> Handle:
-    input = ReportHazardInput(hazard_id=hazard_id, actor=scenario.reporter, report=scenario.report())
+    report = scenario.report()
+    policy = None if scenario.policy is None else scenario.policy.for_hazard(report.industry)
+    input = ReportHazardInput(hazard_id=hazard_id, actor=scenario.reporter, report=report, policy=policy)
     if not scenario.opened_by_update:
         return await client.start_workflow(HazardWorkflow.run, input, id=workflow_id(hazard_id), task_queue=task_queue)
     opening = WithStartWorkflowOperation(

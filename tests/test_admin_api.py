@@ -14,11 +14,12 @@ from sqlalchemy import Engine, event
 from sqlmodel import Session
 from temporalio.api.enums.v1 import EventType
 
-from contracts.deadlines import RECOMPUTE_DEADLINES_SIGNAL, PolicyRules
+from contracts.deadlines import RECOMPUTE_DEADLINES_SIGNAL, SCHEDULE_DEADLINE_ACTIVITY, PolicyRules
 from contracts.enums import Industry
-from contracts.hazard import Actor, workflow_id
+from contracts.hazard import PROJECT_HAZARD_ACTIVITY, Actor, workflow_id
 from readmodel import admin_queries
 from readmodel.models import PolicyVersionRow
+from tests.attempts import attempts
 from tests.conftest import ApiStack
 from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, INSPECTOR, REVIEWER, STREET, report
 from workcalendar import YearOverride
@@ -105,6 +106,20 @@ async def test_each_save_is_a_new_version_and_old_versions_stay(api: ApiStack) -
     assert builtin["version"] == 1
     assert builtin["rules"] == PolicyRules().model_dump(mode="json")
     assert builtin["created_at"] is None
+
+
+async def test_a_hazard_follows_the_policy_in_force_when_it_was_reported(api: ApiStack) -> None:
+    saved = await put(api, "/admin/policy", COMMITTEE, policy_body(plan_wd=11))
+    assert saved.status_code == 201, saved.text
+    body = report().model_dump(mode="json", exclude_none=True) | {"industry": QUIET_INDUSTRY}
+    created = await api.http.post("/hazards", json=body, headers=api.auth(ENTERPRISE))
+    assert created.status_code == 201, created.text
+    hazard = created.json()
+    assert hazard["policy_version"] == saved.json()["version"]
+    assert hazard["rules"]["plan_wd"] == 11
+    # The API sent the policy with the report: the workflow loaded none of its own.
+    history = await api.temporal.get_workflow_handle(workflow_id(hazard["hazard_id"])).fetch_history()
+    assert [activity for activity, _ in attempts(history)] == [SCHEDULE_DEADLINE_ACTIVITY, PROJECT_HAZARD_ACTIVITY]
 
 
 async def test_invalid_policy_is_422_naming_the_field(api: ApiStack) -> None:

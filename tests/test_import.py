@@ -23,16 +23,18 @@ from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from contracts.clock import CHINA_TZ, china_date, day_start
-from contracts.deadlines import DeadlineKind, Rag, Rung
+from contracts.deadlines import SCHEDULE_DEADLINE_ACTIVITY, DeadlineKind, Rag, Rung
 from contracts.enums import Action, Industry, Role, Source, Stage
-from contracts.hazard import Actor, HazardState, workflow_id
+from contracts.hazard import PROJECT_HAZARD_ACTIVITY, Actor, HazardState, workflow_id
 from imports import creditcode, jobs
 from imports.demo import credit_code
 from imports.district import NANKAI
 from imports.layout import COLUMNS, EXPORTED, HEADER_KEYS, normalise_header
 from imports.parse import read_ledger
 from imports.validate import Context, validate
+from readmodel import admin_queries
 from readmodel.models import Hazard, HazardEventRow, ImportJobRow
+from tests.attempts import attempts
 from tests.conftest import ApiStack
 from tests.keys import CONVERTER
 from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, STREET
@@ -382,8 +384,13 @@ async def test_imported_hazards_open_in_their_stage_with_their_original_dates(ap
     assert first.payload["imported"]["row"] == 7
     assert first.payload["imported"]["file_sha256"] == stored.file_sha256
 
-    # The new commands replay: an imported hazard's history against today's workflow code.
+    # The importer read the policy once and sent it with every row: no hazard loaded its own.
     history = await api.temporal.get_workflow_handle(workflow_id(ids["summons"])).fetch_history()
+    assert [activity for activity, _ in attempts(history)] == [SCHEDULE_DEADLINE_ACTIVITY, PROJECT_HAZARD_ACTIVITY]
+    with Session(api.engine) as session:
+        assert summons.policy_version == admin_queries.current_policy(session=session).version
+
+    # The new commands replay: an imported hazard's history against today's workflow code.
     replay = await Replayer(workflows=[HazardWorkflow], data_converter=CONVERTER).replay_workflow(history)
     assert replay.replay_failure is None
 

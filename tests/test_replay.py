@@ -23,8 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from tests.history_scenarios import CURRENT, HISTORIES, SCENARIOS, play
     from tests.keys import CONVERTER
     from tests.scenarios import PATHS
-    from workflows.hazard import DEADLINES_PATCH, HazardWorkflow
+    from workflows.hazard import DEADLINES_PATCH, LAPSED_EXTENSIONS_PATCH, HazardWorkflow
 
+TODAYS_PATCHES = frozenset({DEADLINES_PATCH, LAPSED_EXTENSIONS_PATCH})
 RECORDED = sorted(p.relative_to(HISTORIES).as_posix() for p in HISTORIES.rglob("*.json"))
 
 
@@ -46,7 +47,11 @@ def patches(recorded: WorkflowHistory) -> set[str]:
 def test_every_scenario_has_a_history_recorded_with_todays_patches() -> None:
     current = sorted(p.relative_to(HISTORIES).as_posix() for p in CURRENT.glob("*.json"))
     assert {Path(name).stem for name in current} == set(SCENARIOS)
-    assert all(patches(history(name)) == {DEADLINES_PATCH} for name in current)
+    # Each took the deadlines; those recorded since LAPSED_EXTENSIONS_PATCH took that one as well.
+    for name in current:
+        taken = patches(history(name))
+        assert DEADLINES_PATCH in taken, name
+        assert taken <= TODAYS_PATCHES, (name, taken)
 
 
 # Recorded before deadlines existed, one per lifecycle path of that time: such hazards may still be running.

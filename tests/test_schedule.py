@@ -21,8 +21,8 @@ from contracts.deadlines import (
     OFFICE_OPENS_HOUR,
     Deadline,
     DeadlineKind,
+    HazardPolicy,
     LoadPolicyInput,
-    LoadPolicyResult,
     Owner,
     PolicyRules,
     Rung,
@@ -374,7 +374,7 @@ def test_load_policy_gives_the_defaults_until_one_is_saved(engine: Engine) -> No
     activities = ScheduleActivities(engine)
     env = ActivityEnvironment()
     defaults = env.run(activities.load_policy, LoadPolicyInput(industry=Industry.GAS))
-    assert defaults == LoadPolicyResult(version=1, rules=PolicyRules())
+    assert defaults == HazardPolicy(version=1, rules=PolicyRules())
     with Session(engine) as session:
         assert admin_queries.policy_versions(session=session).count == 1  # nothing was written
 
@@ -387,9 +387,7 @@ def test_load_policy_gives_the_defaults_until_one_is_saved(engine: Engine) -> No
             actor_name="陈静",
             now=at("2026-11-20"),
         )
-    assert env.run(activities.load_policy, LoadPolicyInput(industry=Industry.GAS)) == LoadPolicyResult(
-        version=2, rules=gas
-    )
-    assert env.run(activities.load_policy, LoadPolicyInput(industry=Industry.FIRE)) == LoadPolicyResult(
+    assert env.run(activities.load_policy, LoadPolicyInput(industry=Industry.GAS)) == HazardPolicy(version=2, rules=gas)
+    assert env.run(activities.load_policy, LoadPolicyInput(industry=Industry.FIRE)) == HazardPolicy(
         version=2, rules=PolicyRules(review_wd=8)
     )

@@ -25,7 +25,8 @@ from api.deps import (
 from api.errors import Problem, from_application_error, not_found
 from api.jurisdiction import for_reader, require_sees, require_visible
 from contracts.clock import CHINA_TZ
-from contracts.enums import Action
+from contracts.deadlines import HazardPolicy
+from contracts.enums import Action, Industry
 from contracts.errors import ErrorType
 from contracts.hazard import (
     TASK_QUEUE,
@@ -62,7 +63,7 @@ from contracts.hazard import (
 )
 from contracts.policy import may
 from infra.logging import bind_log_context
-from readmodel import queries
+from readmodel import admin_queries, queries
 from readmodel.models import HazardEventsPublic, HazardsPublic
 from workflows import lifecycle
 from workflows.hazard import HazardWorkflow
@@ -120,12 +121,14 @@ async def report_hazard(
         lifecycle.check_report(report, actor, now)
     except ApplicationError as err:
         raise from_application_error(err) from err
-    allocation = await run_in_threadpool(_allocate, engine, settings.district_code, now, request_id)
+    allocation, policy = await run_in_threadpool(
+        _id_and_policy, engine, settings.district_code, now, request_id, report.industry
+    )
     # The id exists only from here: the rest of this request's lines (and its access line) carry it.
     bind_log_context(hazard_id=allocation.hazard_id)
     opening = WithStartWorkflowOperation(
         HazardWorkflow.run,
-        ReportHazardInput(hazard_id=allocation.hazard_id, actor=actor, report=report),
+        ReportHazardInput(hazard_id=allocation.hazard_id, actor=actor, report=report, policy=policy),
         id=workflow_id(allocation.hazard_id),
         task_queue=TASK_QUEUE,
         # A retry whose first attempt already started the workflow finds that workflow, not a second one;
@@ -147,9 +150,13 @@ async def report_hazard(
     return for_reader(actor, state)
 
 
-def _allocate(engine: Engine, district: str, now: datetime, request_id: str | None) -> queries.Allocation:
+def _id_and_policy(
+    engine: Engine, district: str, now: datetime, request_id: str | None, industry: Industry
+) -> tuple[queries.Allocation, HazardPolicy]:
+    """The hazard's id, and the policy it will follow: the one in force now."""
     with Session(engine) as session:
-        return queries.allocate_hazard_id(session=session, district=district, now=now, request_id=request_id)
+        allocation = queries.allocate_hazard_id(session=session, district=district, now=now, request_id=request_id)
+        return allocation, admin_queries.current_policy(session=session).for_hazard(industry)
 
 
 async def act(
