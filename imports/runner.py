@@ -175,20 +175,18 @@ class ImportRunner:
     async def _start_all(
         self, items: list[ImportItem], actor: Actor, now: datetime, policy: Policy, progress: Progress
     ) -> None:
-        pending = iter(items)
+        hazard_ids = await asyncio.to_thread(self._number, items, now)
+        pending = iter(zip(items, hazard_ids, strict=True))
 
         async def starter() -> None:
-            for item in pending:
-                await self._start(item, actor, now, policy, progress)
+            for item, hazard_id in pending:
+                await self._start(item, hazard_id, actor, policy, progress)
 
         await asyncio.gather(*(starter() for _ in range(min(self._concurrency, len(items)))))
 
-    async def _start(self, item: ImportItem, actor: Actor, now: datetime, policy: Policy, progress: Progress) -> None:
-        if item.hazard_id is not None:
-            hazard_id = item.hazard_id
-            await asyncio.to_thread(self._reserve_serial, hazard_id)
-        else:
-            hazard_id = await asyncio.to_thread(self._allocate, item.key, now)
+    async def _start(
+        self, item: ImportItem, hazard_id: str, actor: Actor, policy: Policy, progress: Progress
+    ) -> None:
         opening = WithStartWorkflowOperation(
             HazardWorkflow.run,
             ReportHazardInput(
@@ -253,25 +251,36 @@ class ImportRunner:
                     found[by_hazard[hazard_id]] = Known(hazard_id=hazard_id, credit_code=credit_code)
         return found
 
-    def _allocate(self, key: str, now: datetime) -> str:
-        """The key's hazard id: allocated once (as a report's Idempotency-Key is), the same ever after."""
+    def _number(self, items: list[ImportItem], now: datetime) -> list[str]:
+        """Each item's hazard id, in order, before any is started: the ledger's own 隐患编号, or one allocated for
+        its key (as a report's Idempotency-Key is: once, the same on every later import of the row), a batch of
+        rows per transaction. An id numbered by an import that stopped before starting its hazard is the id the
+        next import of the file starts it under."""
+        self._reserve_serials([item.hazard_id for item in items if item.hazard_id is not None])
+        keys = [REQUEST_PREFIX + item.key for item in items if item.hazard_id is None]
+        allocated: dict[str, str] = {}
         with Session(self._engine) as session:
-            allocation = queries.allocate_hazard_id(
-                session=session, district=self._district_code, now=now, request_id=REQUEST_PREFIX + key
-            )
-        return allocation.hazard_id
+            for batch in _batches(keys):
+                allocated |= queries.allocate_hazard_ids(
+                    session=session, district=self._district_code, now=now, request_ids=batch
+                )
+        return [item.hazard_id or allocated[REQUEST_PREFIX + item.key] for item in items]
 
-    def _reserve_serial(self, hazard_id: str) -> None:
+    def _reserve_serials(self, hazard_ids: list[str]) -> None:
         """A ledger 隐患编号 in this system's own form (120104-2026-00042) takes its serial: the next report
-        must not be numbered into it."""
-        match = re.fullmatch(rf"{re.escape(self._district_code)}-(\d{{4}})-(\d{{5}})", hazard_id)
-        if match is None:
-            return
-        prefix, serial = f"{self._district_code}-{match[1]}", int(match[2])
+        must not be numbered into it. Reserved before any id is allocated, so no allocation takes one of them."""
+        highest: dict[str, int] = {}
+        for hazard_id in hazard_ids:
+            match = re.fullmatch(rf"{re.escape(self._district_code)}-(\d{{4}})-(\d{{5}})", hazard_id)
+            if match is not None:
+                prefix = f"{self._district_code}-{match[1]}"
+                highest[prefix] = max(highest.get(prefix, 0), int(match[2]))
         table = SQLModel.metadata.tables[HazardSerial.__tablename__]
-        insert = dialect_insert(self._engine, table).values(prefix=prefix, last=serial)
-        insert = insert.on_conflict_do_update(
-            index_elements=["prefix"], set_={"last": case((table.c.last < serial, serial), else_=table.c.last)}
-        )
         with self._engine.begin() as conn:
-            conn.execute(insert)
+            for prefix, serial in highest.items():
+                insert = dialect_insert(self._engine, table).values(prefix=prefix, last=serial)
+                insert = insert.on_conflict_do_update(
+                    index_elements=["prefix"],
+                    set_={"last": case((table.c.last < serial, serial), else_=table.c.last)},
+                )
+                conn.execute(insert)

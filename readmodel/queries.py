@@ -157,19 +157,20 @@ def hazard_exists(*, session: Session, hazard_id: str) -> bool:
     return session.get(Hazard, hazard_id) is not None
 
 
-def next_serial(*, session: Session, prefix: str) -> int:
-    """Hands out 1, 2, 3... per prefix without gaps in committed ids; call inside the caller's transaction."""
+def next_serial(*, session: Session, prefix: str, count: int = 1) -> int:
+    """Hands out 1, 2, 3... per prefix without gaps in committed ids; call inside the caller's transaction. Takes
+    `count` serials in a row and returns the last of them."""
     bumped = session.execute(
         update(HazardSerial)
         .where(col(HazardSerial.prefix) == prefix)
-        .values(last=col(HazardSerial.last) + 1)
+        .values(last=col(HazardSerial.last) + count)
         .returning(col(HazardSerial.last))
     ).scalar_one_or_none()
     if bumped is not None:
         return int(bumped)
-    session.add(HazardSerial(prefix=prefix, last=1))
+    session.add(HazardSerial(prefix=prefix, last=count))
     session.flush()
-    return 1
+    return count
 
 
 @dataclass(frozen=True)
@@ -195,3 +196,33 @@ def allocate_hazard_id(*, session: Session, district: str, now: datetime, reques
         session.rollback()
         return allocate_hazard_id(session=session, district=district, now=now, request_id=request_id)
     return Allocation(hazard_id, existing=False)
+
+
+def allocate_hazard_ids(
+    *, session: Session, district: str, now: datetime, request_ids: Sequence[str]
+) -> dict[str, str]:
+    """The hazard id of each request id, as allocate_hazard_id gives it one at a time: the one it already made, or
+    a new one. New ids take serials in a row, in the order given, all in one transaction (a ledger import numbers
+    its rows this way: one write per batch, not one per row)."""
+    made: dict[str, str] = dict(
+        session.exec(
+            select(ReportRequest.request_id, ReportRequest.hazard_id).where(
+                col(ReportRequest.request_id).in_(request_ids)
+            )
+        ).all()
+    )
+    new = [request_id for request_id in dict.fromkeys(request_ids) if request_id not in made]
+    if not new:
+        return made
+    prefix = f"{district}-{now.year}"
+    try:
+        last = next_serial(session=session, prefix=prefix, count=len(new))
+        for serial, request_id in enumerate(new, start=last - len(new) + 1):
+            made[request_id] = f"{prefix}-{serial:05d}"
+            session.add(ReportRequest(request_id=request_id, hazard_id=made[request_id], created_at=now))
+        session.commit()
+    except IntegrityError:
+        # As allocate_hazard_id: a concurrent allocation for one of these ids, or a year's first serial, won.
+        session.rollback()
+        return allocate_hazard_ids(session=session, district=district, now=now, request_ids=request_ids)
+    return made

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils import get_column_letter
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
@@ -32,12 +33,12 @@ from imports.district import NANKAI
 from imports.layout import COLUMNS, EXPORTED, HEADER_KEYS, normalise_header
 from imports.parse import read_ledger
 from imports.validate import Context, validate
-from readmodel import admin_queries
+from readmodel import admin_queries, queries
 from readmodel.models import Hazard, HazardEventRow, ImportJobRow
 from tests.attempts import attempts
 from tests.conftest import ApiStack
 from tests.keys import CONVERTER
-from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, STREET
+from tests.scenarios import AUDITOR, COMMITTEE, ENTERPRISE, STREET, report
 from workcalendar import WorkCalendar
 from workflows.hazard import HazardWorkflow
 
@@ -423,6 +424,52 @@ async def test_an_imported_hazard_goes_on_through_the_lifecycle(api: ApiStack) -
     )
     assert reviewed.status_code == 200, reviewed.text
     assert reviewed.json()["state"]["stage"] == Stage.CLOSED.value
+
+
+# --- numbering ----------------------------------------------------------------------------------------------
+
+
+def test_a_batch_of_keys_is_numbered_in_order_and_each_key_once(engine: Engine) -> None:
+    now = datetime.now(CHINA_TZ)
+    district = NANKAI.code
+
+    def serial(hazard_id: str) -> int:
+        return int(hazard_id.rsplit("-", 1)[1])
+
+    with Session(engine) as session:
+        before = queries.allocate_hazard_id(session=session, district=district, now=now, request_id=None)
+        first = queries.allocate_hazard_ids(
+            session=session, district=district, now=now, request_ids=["a", "b", "a", "c"]
+        )
+        second = queries.allocate_hazard_ids(session=session, district=district, now=now, request_ids=["c", "d", "b"])
+        retried = queries.allocate_hazard_id(session=session, district=district, now=now, request_id="d")
+        after = queries.allocate_hazard_id(session=session, district=district, now=now, request_id=None)
+    base = serial(before.hazard_id)
+    assert {key: serial(hazard_id) for key, hazard_id in first.items()} == {"a": base + 1, "b": base + 2, "c": base + 3}
+    # Keys already numbered keep their ids; only the new one takes the next serial.
+    assert second == {"c": first["c"], "b": first["b"], "d": f"{district}-{now.year}-{base + 4:05d}"}
+    assert retried == queries.Allocation(second["d"], existing=True)
+    assert serial(after.hazard_id) == base + 5
+
+
+async def test_a_ledger_id_in_this_systems_form_is_never_allocated_again(api: ApiStack) -> None:
+    marker = tag()
+    reported = await api.http.post(
+        "/hazards", json=report().model_dump(mode="json", exclude_none=True), headers=api.auth(ENTERPRISE)
+    )
+    assert reported.status_code == 201, reported.text
+    prefix, last = reported.json()["hazard_id"].rsplit("-", 1)
+    ledger_ids = [f"{prefix}-{int(last) + gap:05d}" for gap in (40, 20)]
+    rows = [row(marker, n, hazard_id=hazard_id) for n, hazard_id in enumerate(ledger_ids)]
+    job = await run_import(api, COMMITTEE, ledger([*rows, row(marker, 2)]))
+    assert (job["status"], job["imported"]) == ("done", 3), job["errors"]
+    numbered = {h.hazard_id for h in await projected(api, marker, 3)}
+    # The row without an id is numbered after the highest id the ledger brought, and so is the next report.
+    assert numbered == {*ledger_ids, f"{prefix}-{int(last) + 41:05d}"}
+    after = await api.http.post(
+        "/hazards", json=report().model_dump(mode="json", exclude_none=True), headers=api.auth(ENTERPRISE)
+    )
+    assert after.json()["hazard_id"] == f"{prefix}-{int(last) + 42:05d}"
 
 
 # --- round trip -------------------------------------------------------------------------------------------
