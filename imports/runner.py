@@ -184,9 +184,7 @@ class ImportRunner:
 
         await asyncio.gather(*(starter() for _ in range(min(self._concurrency, len(items)))))
 
-    async def _start(
-        self, item: ImportItem, hazard_id: str, actor: Actor, policy: Policy, progress: Progress
-    ) -> None:
+    async def _start(self, item: ImportItem, hazard_id: str, actor: Actor, policy: Policy, progress: Progress) -> None:
         opening = WithStartWorkflowOperation(
             HazardWorkflow.run,
             ReportHazardInput(

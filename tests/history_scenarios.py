@@ -8,7 +8,7 @@ skipped until a rung of a deadline has fired, which only a time-skipping server 
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -238,24 +238,20 @@ def path_scenario(name: str) -> Scenario:
     return Scenario(path.reporter, path.report, [act(s) for s in path.steps], path.final)
 
 
+# As the API opened a hazard before it sent the policy with the report.
+OPENED_BY_THE_API = Scenario(
+    ENTERPRISE,
+    report,
+    [act(s) for s in [*STANDARD, review(ReviewDecision.APPROVE)]],
+    Stage.CLOSED,
+    opened_by_update=True,
+)
+
 # Every lifecycle path of tests/scenarios.py, then the paths only a clock, a second department or the API make.
 SCENARIOS: dict[str, Scenario] = {
     **{name: path_scenario(name) for name in PATHS},
-    "opened_by_update_with_start_closed": Scenario(
-        ENTERPRISE,
-        report,
-        [act(s) for s in [*STANDARD, review(ReviewDecision.APPROVE)]],
-        Stage.CLOSED,
-        opened_by_update=True,
-    ),
-    "reported_with_the_policy_closed": Scenario(
-        ENTERPRISE,
-        report,
-        [act(s) for s in [*STANDARD, review(ReviewDecision.APPROVE)]],
-        Stage.CLOSED,
-        opened_by_update=True,
-        policy=Policy(),
-    ),
+    "opened_by_update_with_start_closed": OPENED_BY_THE_API,
+    "reported_with_the_policy_closed": replace(OPENED_BY_THE_API, policy=Policy()),
     "rejected_three_times_then_closed": Scenario(
         ENTERPRISE,
         report,
