@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +25,7 @@ import psutil
 from temporalio.client import Client
 
 from infra.codec import data_converter
-from infra.temporal import connect, ensure_namespace
+from infra.temporal import connect, connect_when_serving, ensure_namespace
 
 RESULTS = Path(__file__).parent / "results"
 BIN = Path(sys.executable).parent
@@ -135,7 +134,7 @@ async def dev_server(directory: Path) -> AsyncIterator[DevServer]:
     )
     address = f"127.0.0.1:{port}"
     try:
-        client = await _wait_for(address)
+        client = await connect_when_serving(address, NAMESPACE, 60, data_converter(PAYLOAD_KEY))
         await ensure_namespace(client, NAMESPACE)
         yield DevServer(address=address, pid=process.pid)
     finally:
@@ -146,17 +145,6 @@ async def dev_server(directory: Path) -> AsyncIterator[DevServer]:
             process.kill()
             await process.wait()
         log.close()
-
-
-async def _wait_for(address: str) -> Client:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return await connect(address, NAMESPACE, data_converter(PAYLOAD_KEY))
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
 
 
 async def client_for(address: str) -> Client:
