@@ -3,9 +3,10 @@ run holds its latest events and names the run before it, which holds the earlier
 
 from datetime import timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
-from contracts.hazard import HazardEvent, workflow_id
+from contracts.hazard import HazardEvent, HazardEvents, HazardState, workflow_id
+from infra.queries import answered
 from workflows.hazard import HazardWorkflow
 
 
@@ -14,9 +15,13 @@ async def recorded_events(client: Client, hazard_id: str, *, rpc_timeout: timede
     run_id: str | None = None
     while True:
         handle = client.get_workflow_handle_for(HazardWorkflow.run, workflow_id(hazard_id), run_id=run_id)
-        held = await handle.query(HazardWorkflow.get_events, rpc_timeout=rpc_timeout)
+        held = await _held(handle, rpc_timeout)
         first = events[0].seq if events else None
         events = [e for e in held.events if first is None or e.seq < first] + events
         if held.previous_run_id is None or (events and events[0].seq == 1):
             return events
         run_id = held.previous_run_id
+
+
+async def _held(handle: WorkflowHandle[HazardWorkflow, HazardState], rpc_timeout: timedelta | None) -> HazardEvents:
+    return await answered(lambda: handle.query(HazardWorkflow.get_events, rpc_timeout=rpc_timeout))

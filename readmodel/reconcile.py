@@ -47,6 +47,7 @@ from contracts.hazard import WORKFLOW_NAME, HazardEvent, HazardState, workflow_i
 from contracts.reconcile import HEALABLE, MAX_FINDINGS, DriftKind, Finding, ReconcileInput, ReconcileReport
 from infra.hazard_events import recorded_events
 from infra.metrics import READ_MODEL_DRIFT
+from infra.queries import answered
 from letters.content import compose_letter
 from readmodel.models import EscalationRow, HazardEventRow, HazardSerial
 from readmodel.projection import (
@@ -176,7 +177,7 @@ async def read_truth(client: Client, hazard_id: str, *, completed: bool, with_ev
         # The state it returned, from its last history event: no replay on the worker.
         state = await handle.result(rpc_timeout=QUERY_TIMEOUT)
     else:
-        state = await handle.query(HazardWorkflow.get_state, rpc_timeout=QUERY_TIMEOUT)
+        state = await answered(lambda: handle.query(HazardWorkflow.get_state, rpc_timeout=QUERY_TIMEOUT))
     if not with_events:
         return Truth(state, None)
     recorded = await recorded_events(client, hazard_id, rpc_timeout=QUERY_TIMEOUT)

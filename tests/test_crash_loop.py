@@ -40,6 +40,8 @@ from activities.escalation import outbox_key
 from contracts.deadlines import ISSUE_ESCALATION_ACTIVITY, Rung
 from contracts.enums import Action, PublicationOf, ReviewDecision, Stage
 from contracts.hazard import TASK_QUEUE, ActionResult, HazardEvent, HazardState, ReportHazardInput, workflow_id
+from infra.hazard_events import recorded_events
+from infra.queries import answered
 from infra.temporal import ensure_namespace
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
@@ -199,7 +201,7 @@ def climbed(hazard_id: str) -> Callable[[Client], Awaitable[HazardState]]:
     async def ask(client: Client) -> HazardState:
         handle = client.get_workflow_handle_for(HazardWorkflow.run, workflow_id(hazard_id))
         while True:
-            state = await handle.query(HazardWorkflow.get_state)
+            state = await answered(lambda: handle.query(HazardWorkflow.get_state))
             if state.listing is not None:
                 return state
             await asyncio.sleep(0.2)
@@ -437,8 +439,7 @@ async def run_loop(stack: Stack, size: Size) -> Outcome:
         client = await stack.connect()
         finals: Finals = {}
         for state in states:
-            recorded = await client.get_workflow_handle(workflow_id(state.hazard_id)).query(HazardWorkflow.get_events)
-            finals[state.hazard_id] = (state, recorded.events)
+            finals[state.hazard_id] = (state, await recorded_events(client, state.hazard_id))
         engine = make_engine(stack.database_url)
         try:
             problems = read_model_problems(engine, finals)

@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         VerifyInput,
     )
     from workflows import ladder, lifecycle
+    from workflows.clock import WorkflowClock
 
 # Hazards started before deadlines existed replay without them (tests/histories/ hold such runs).
 DEADLINES_PATCH = "deadlines-and-ladder"
@@ -98,6 +99,7 @@ class HazardWorkflow:
     def __init__(self, input: ReportHazardInput) -> None:
         # What the next run, if any, starts from: the same report, and the record this run hands over.
         self._input = input.model_copy(update={"carried": None})
+        self._clock = WorkflowClock()
         # One change at a time: an action and a firing rung never interleave their awaits.
         self._lock = asyncio.Lock()
         self._wake = False
@@ -110,10 +112,10 @@ class HazardWorkflow:
         # New input fields only ever take this branch: histories recorded before imports replay unchanged.
         if input.imported is not None:
             self._record = lifecycle.open_imported(
-                input.hazard_id, input.report, input.actor, input.imported, workflow.now()
+                input.hazard_id, input.report, input.actor, input.imported, self._clock.now()
             )
         else:
-            self._record = lifecycle.open_hazard(input.hazard_id, input.report, input.actor, workflow.now())
+            self._record = lifecycle.open_hazard(input.hazard_id, input.report, input.actor, self._clock.now())
         self._with_deadlines = workflow.patched(DEADLINES_PATCH)
         self._record.extensions_lapse = workflow.patched(LAPSED_EXTENSIONS_PATCH)
         self._recount = False
@@ -169,11 +171,11 @@ class HazardWorkflow:
                 async with self._lock:
                     await self._recount_deadlines()
             next_at = ladder.next_rung_at(self._record)
-            if next_at is not None and next_at <= workflow.now():
+            if next_at is not None and next_at <= self._clock.now():
                 async with self._lock:
                     await self._fire_due_rungs()
                 continue
-            timeout = None if next_at is None else next_at - workflow.now()
+            timeout = None if next_at is None else next_at - self._clock.now()
             self._wake = False
             try:
                 await workflow.wait_condition(
@@ -357,13 +359,14 @@ class HazardWorkflow:
         if self._answered() is not None:
             return
         lifecycle.check_jurisdiction(self._record.state, actor)
+        # A validator that raised would reject the update: a stale time is refused by the handler, in the same task.
         lifecycle.check(self._record.state, action, actor, payload, workflow.now())
 
     async def _act(self, action: Action, actor: Actor, payload: BaseModel) -> ActionResult:
         if (answered := self._answered()) is not None:
             return answered
         if not self._with_deadlines:
-            event = lifecycle.apply(self._record, action, actor, payload, workflow.now())
+            event = lifecycle.apply(self._record, action, actor, payload, self._clock.now())
             self._remember_update(event)
             await self._act_as_before_deadlines()
             return ActionResult(state=self._record.state, event=event)
@@ -372,7 +375,7 @@ class HazardWorkflow:
         async with self._lock:
             before = self._record.state.stage
             # Checked again here: an action or rung handled while this one waited may have changed the state.
-            event = lifecycle.apply(self._record, action, actor, payload, workflow.now())
+            event = lifecycle.apply(self._record, action, actor, payload, self._clock.now())
             self._remember_update(event)
             if self._with_deadlines:
                 await self._follow_up(before, payload)
@@ -462,7 +465,7 @@ class HazardWorkflow:
             hazard_id=self._record.state.hazard_id,
             deadline_id=kind.value,
             kind=kind,
-            start=start or workflow.now(),
+            start=start or self._clock.now(),
             due_date=due_date,
             rules=rules,
         )
@@ -498,7 +501,7 @@ class HazardWorkflow:
     async def _recount_deadlines(self) -> None:
         """Adopt a changed calendar for deadlines that have not passed; passed ones stand as they were."""
         self._recount = False
-        now = workflow.now()
+        now = self._clock.now()
         for deadline in [d for d in self._record.state.deadlines if d.due > now]:
             schedule = self._record.schedule_inputs.get(deadline.id)
             if schedule is None:
@@ -519,7 +522,7 @@ class HazardWorkflow:
     # --- the ladder ----------------------------------------------------------------------------------------
 
     async def _fire_due_rungs(self) -> None:
-        now = workflow.now()
+        now = self._clock.now()
         for deadline, rung in ladder.due_rungs(self._record, now):
             if deadline not in self._record.state.deadlines:
                 continue  # an earlier rung's consequence closed it
@@ -542,14 +545,14 @@ class HazardWorkflow:
             ladder.mark_fired(self._record, deadline, rung, rung.at)
             return
         ladder.mark_fired(self._record, deadline, rung, rung.at)
-        lifecycle.record_escalation(self._record, escalation, workflow.now())
+        lifecycle.record_escalation(self._record, escalation, self._clock.now())
         if rung.rung is Rung.LISTING:
             order = ListingOrder(
                 level=ListingLevel.DISTRICT,
                 issuing_body=escalation.issued_by,
                 doc_number=escalation.doc_number or "",
             )
-            lifecycle.apply(self._record, Action.LIST, lifecycle.SYSTEM, order, workflow.now())
+            lifecycle.apply(self._record, Action.LIST, lifecycle.SYSTEM, order, self._clock.now())
             await self._arm(DeadlineKind.LISTING_PUBLICATION)
 
     async def _issue(self, deadline: Deadline, rung: ScheduledRung) -> EscalationRecord:

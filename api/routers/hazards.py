@@ -63,6 +63,7 @@ from contracts.hazard import (
 )
 from contracts.policy import may
 from infra.logging import bind_log_context
+from infra.queries import answered
 from readmodel import admin_queries, queries
 from readmodel.models import HazardEventsPublic, HazardsPublic
 from workflows import lifecycle
@@ -93,7 +94,7 @@ def handle_for(temporal: TemporalDep, hazard_id: str) -> Handle:
 
 async def current_state(handle: Handle, hazard_id: str) -> HazardState:
     try:
-        return await handle.query(HazardWorkflow.get_state)
+        return await answered(lambda: handle.query(HazardWorkflow.get_state))
     except RPCError as err:
         if err.status is RPCStatusCode.NOT_FOUND:
             raise not_found(hazard_id) from err
