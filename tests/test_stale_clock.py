@@ -7,7 +7,7 @@ or task fails, the run leaves the cache, and it is read again from a full replay
 On the dev server with real workers. Late hazards (tests/late_clock.py) are opened by a worker that issues no
 letters, and each climbs its first rung through a letter worker that holds every later letter at a gate. A second
 workflow worker, holding none of them, answers a query for each; the gate opens, and the hazards are queried
-without pause while their ladders climb. A third worker reads every hazard back from a full replay. Without the
+every 50 ms while their ladders climb. A third worker reads every hazard back from a full replay. Without the
 clock's check, rungs kept the stale time: the crash loop's CI failure of 2026-12-06 (LATE-CRASH-004, events 5, 6)."""
 
 import asyncio
@@ -50,7 +50,7 @@ Handle = WorkflowHandle[HazardWorkflow, HazardState]
 class GatedEscalations(EscalationActivities):
     """Issues the first rung of a ladder at once, and the others once the gate opens."""
 
-    gate = threading.Event()
+    gate: threading.Event
 
     def _issue(self, input: IssueEscalationInput, working_days_late: int) -> EscalationRecord:
         if input.rung is not Rung.REMINDER:

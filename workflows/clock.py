@@ -1,10 +1,11 @@
 """The hazard workflow's clock: `workflow.now()`, refusing the stale time a worker can hand a run it cached for a query.
 
-A worker that answers a query for a run it does not hold replays the run's history and keeps it. The next workflow
-task for that run (temporalio 1.35.0) can reach the workflow with the time of the last completed task, not of its
-own: a rung fired then is recorded, and projected, with a time that a replay of the same history does not give.
-Such a task is recognised as one whose history grew while its time stood still, and it is failed: its run leaves
-the cache, and the task runs again from a full replay, which reads the right time. A replay never sees the stale
+A worker that answers a query for a run it does not hold replays the run's history and keeps it. Asked again while
+the run's next workflow task waits, it applies that task's events to the run it keeps with the time of the last
+completed task (temporalio 1.35.0), and the real task goes on from there: a rung fired then is recorded, and
+projected, with a time that a replay of the same history does not give. Such an activation is recognised as one
+whose history grew while its time stood still, and it is failed: the query (or task) fails, the run leaves the
+cache, and it is answered again from a full replay, which reads the right time. A replay never sees the stale
 time, so it never fails a replayed task.
 """
 
@@ -17,7 +18,8 @@ STALE_CLOCK = "workflow time stood at"
 
 
 class StaleClockError(RuntimeError):
-    """Fails the workflow task (it is not a Temporal failure), which Temporal retries on a fresh replay."""
+    """Fails the activation (it is not a Temporal failure): a query fails, to be asked again (infra/queries.py), and
+    a workflow task is retried on a fresh replay."""
 
 
 class WorkflowClock:
