@@ -19,7 +19,7 @@ from functools import partial
 
 import pytest
 from sqlalchemy import Engine
-from temporalio.client import WorkflowHandle, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,6 +27,7 @@ import worker
 from activities.escalation import EscalationActivities
 from contracts.deadlines import EscalationRecord, IssueEscalationInput, Rung
 from contracts.hazard import HazardEvent, HazardState, ReportHazardInput, workflow_id
+from infra.hazard_events import recorded_events
 from infra.queries import answered
 from readmodel.reconcile import Truth, compare, read_rows
 from settings import Settings
@@ -79,8 +80,8 @@ async def climbed(handle: Handle) -> bool:
     return (await state_of(handle)).listing is not None
 
 
-async def read_back(handle: Handle) -> tuple[HazardState, list[HazardEvent]]:
-    return await state_of(handle), (await answered(lambda: handle.query(HazardWorkflow.get_events))).events
+async def read_back(client: Client, handle: Handle, hazard_id: str) -> tuple[HazardState, list[HazardEvent]]:
+    return await state_of(handle), await recorded_events(client, hazard_id)
 
 
 def refusals(caplog: pytest.LogCaptureFixture) -> int:
@@ -129,7 +130,7 @@ async def test_rungs_recorded_by_a_worker_a_query_brought_the_hazard_to_carry_th
                 await asyncio.gather(*climbs)
 
     async with worker.build_worker(client, engine, task_queue=task_queue, max_cached_workflows=0):
-        replayed = await asyncio.gather(*(read_back(handle) for handle in handles))
+        replayed = await asyncio.gather(*(read_back(client, h, i) for h, i in zip(handles, ids, strict=True)))
 
     for hazard_id, (state, events) in zip(ids, replayed, strict=True):
         assert [e.rung for e in state.escalations] == [Rung.REMINDER, Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING]
