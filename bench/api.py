@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 
 from api.auth import mint_token
-from bench.common import PAYLOAD_KEY_B64, child, client_for, dev_server, free_port, p50, record, table
+from bench.common import PAYLOAD_KEY_B64, child, client_for, dev_server, p50, record, table
 from bench.lifecycle import PATH, Phase, hazard_lifecycle, run_phase, start_workers
 from contracts.hazard import TASK_QUEUE, Actor
+from infra.ports import free_port
 from readmodel.db import make_engine
 from settings import Settings
 

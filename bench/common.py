@@ -9,7 +9,6 @@ import math
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import psutil
 from temporalio.client import Client
 
 from infra.codec import data_converter
+from infra.ports import free_port
 from infra.temporal import connect, connect_when_serving, ensure_namespace
 
 RESULTS = Path(__file__).parent / "results"
@@ -83,12 +83,6 @@ def percentile(samples: Sequence[float], p: float) -> float:
 
 def p50(samples: Sequence[float]) -> float:
     return statistics.median(samples) * 1000 if samples else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -50,6 +50,7 @@ from contracts.enums import Action, Stage
 from contracts.hazard import TASK_QUEUE, ImportedHazard, ReportHazardInput, workflow_id
 from infra.codec import data_converter
 from infra.logging import configure_logging
+from infra.ports import free_port
 from infra.temporal import register_search_attributes
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
@@ -208,7 +209,9 @@ async def storm(hazards: int, *, spread: bool, directory: Path) -> dict[str, Any
     upgrade(database_url)
     engine = make_engine(database_url)
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=data_converter(PAYLOAD_KEY), test_server_existing_path=str(BIN / "temporal-test-server")
+        port=free_port(),
+        data_converter=data_converter(PAYLOAD_KEY),
+        test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     settings = Settings(
         data_dir=directory,

@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from api.auth import mint_token
 from api.main import create_app
 from contracts.hazard import SEARCH_ATTRIBUTES, Actor
+from infra.ports import free_port
 from infra.temporal import ensure_namespace, register_search_attributes
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
@@ -47,7 +48,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server per test: hazards keep deadline timers, and a shared server would let one test's
     wait skip another's clock forward."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
+        port=free_port(), data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
     )
     async with env:
         await register_search_attributes(env.client, env.client.namespace)
@@ -57,6 +58,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest_asyncio.fixture(scope="session")
 async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
+        port=free_port(),
         namespace="xiaohao-test",
         data_converter=CONVERTER,
         dev_server_existing_path=binary("temporal"),
@@ -272,7 +274,7 @@ async def live_ui(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Liv
     hazard, and the workflow refuses deadlines already passed, so only a clock skipped forward makes one.
     """
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
+        port=free_port(), data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
     )
     async with env:
         await register_search_attributes(env.client, env.client.namespace)

@@ -9,7 +9,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from infra.ports import free_port
 
 START_TIMEOUT_SECONDS = 60
 INSTALL_HINT = "PostgreSQL 15+ is needed by `make test`: apt-get install postgresql (`.ci/run` does it when missing)"
@@ -33,13 +34,6 @@ def binaries_dir() -> Path:
     if not found:
         raise RuntimeError(INSTALL_HINT)
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import httpx
 
+from infra.ports import free_port
 from infra.temporal import connect_when_serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,13 +21,6 @@ STARTUP_TIMEOUT = 60.0
 API_DRAIN_SECONDS = 10
 # As stack.py and docker/compose.yaml run the API.
 API_KEEP_ALIVE_SECONDS = 75
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def service_env(

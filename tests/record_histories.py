@@ -17,6 +17,7 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from contracts.hazard import SEARCH_ATTRIBUTES
+from infra.ports import free_port
 from infra.temporal import register_search_attributes
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
@@ -30,11 +31,12 @@ BIN = Path(sys.executable).parent
 async def start_env(skips_time: bool) -> WorkflowEnvironment:
     if skips_time:
         env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=CONVERTER, test_server_existing_path=str(BIN / "temporal-test-server")
+            port=free_port(), data_converter=CONVERTER, test_server_existing_path=str(BIN / "temporal-test-server")
         )
         await register_search_attributes(env.client, env.client.namespace)
         return env
     return await WorkflowEnvironment.start_local(
+        port=free_port(),
         namespace="record",
         data_converter=CONVERTER,
         dev_server_existing_path=str(BIN / "temporal"),

@@ -3,7 +3,6 @@ really exports (collected here from live registries and scrapes), and Prometheus
 
 import json
 import re
-import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -24,6 +23,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from api.main import create_app
 from infra.metrics import temporal_runtime
+from infra.ports import free_port
 from readmodel.migrate import upgrade
 from settings import Settings
 from tests.conftest import binary
@@ -46,13 +46,6 @@ DOCUMENTED = {
 # Prometheus' own series for every target.
 SYNTHETIC = {"up"}
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset", "and", "or", "unless"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def exported_names(text: str) -> set[str]:
@@ -163,7 +156,9 @@ async def temporal_exports() -> tuple[set[str], set[str]]:
     server and a real worker running activities and local activities."""
     server_port, sdk_port = free_port(), free_port()
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=binary("temporal"), dev_server_extra_args=["--metrics-port", str(server_port)]
+        port=free_port(),
+        dev_server_existing_path=binary("temporal"),
+        dev_server_extra_args=["--metrics-port", str(server_port)],
     )
     async with env:
         client = await Client.connect(

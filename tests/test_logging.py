@@ -5,7 +5,6 @@ import asyncio
 import io
 import json
 import logging
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +27,7 @@ from api.main import create_app
 from contracts.hazard import Actor, workflow_id
 from infra.interceptors import LogContextInterceptor
 from infra.logging import QUIET, configure_logging
+from infra.ports import free_port
 from tests.conftest import ApiStack
 from tests.scenarios import ENTERPRISE, REVIEWER, plan, rectification, report
 
@@ -84,13 +84,6 @@ def json_logs() -> Iterator[Captured]:
             logging.getLogger(name).setLevel(logging.WARNING)
         configure_logging(json=True, level=logging.DEBUG, stream=stream, cache_loggers=False)
         yield Captured(stream)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @asynccontextmanager

@@ -2,7 +2,6 @@
 scrape time, and the worker process serving its own metrics and the Temporal SDK's."""
 
 import base64
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from activities.read_model import ReadModelActivities
 from api.main import create_app
 from contracts.enums import Action, Stage
 from contracts.hazard import TASK_QUEUE, HazardEvent, ProjectHazardInput, ReportHazardInput, workflow_id
+from infra.ports import free_port
 from infra.temporal import connect, ensure_namespace
 from readmodel.models import OutboxRow
 from tests.conftest import ApiStack, new_hazard_id
@@ -185,13 +185,6 @@ async def test_gauges_are_left_out_when_the_read_model_does_not_answer(api: ApiS
     assert "# TYPE xiaohao_outbox_backlog gauge" in scraped.text
     assert scraped_value(scraped.text, "xiaohao_outbox_backlog") is None
     assert "xiaohao_http_request_duration_seconds_count" in scraped.text
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest_asyncio.fixture

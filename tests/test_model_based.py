@@ -105,6 +105,7 @@ from contracts.hazard import (
     workflow_id,
 )
 from contracts.policy import ACTION_ROLES
+from infra.ports import free_port
 from infra.temporal import register_search_attributes
 from scheduling import schedule_deadline
 from tests.conftest import binary
@@ -786,7 +787,7 @@ def time_skipping_server(engine: Engine) -> Iterator[Server]:
 
     async def open_server() -> WorkflowEnvironment:
         env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
+            port=free_port(), data_converter=CONVERTER, test_server_existing_path=binary("temporal-test-server")
         )
         await stack.enter_async_context(env)
         await register_search_attributes(env.client, env.client.namespace)
