@@ -1,0 +1,35 @@
+"""Hints for SQLite's query planner, which keeps no statistics here (the product never runs ANALYZE) and so cannot
+tell a range that matches a few rows from one that matches most of the table. PostgreSQL plans from its own
+statistics, so on it each hint is the plain expression."""
+
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+
+class unindexed(FunctionElement[Any]):
+    """The column, where no index is to answer for it: on SQLite `+column`, which the planner can neither look up
+    in an index nor read from one in order. Ordered by it, SQLite finds the rows by their other conditions and
+    sorts them."""
+
+    inherit_cache = True
+    name = "unindexed"
+
+    def __init__(self, column: ColumnElement[Any] | Mapped[Any]) -> None:
+        super().__init__(column)
+        # The column's own type, so a value compared with it is bound as the column binds it.
+        self.type = self.clauses.clauses[0].type
+
+
+@compiles(unindexed)
+def _plain(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _kept_from_indexes(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
+    return "+" + compiler.process(element.clauses, **kw)
