@@ -29,7 +29,7 @@ from bench.common import DevServer, child, client_for, cpu_seconds, dev_server, 
 from bench.floor import FloorStep, FloorWorkflow
 from contracts.deadlines import HazardPolicy
 from contracts.enums import Industry
-from contracts.hazard import ActionResult, ReportHazardInput, workflow_id
+from contracts.hazard import WORKFLOW_VERSION, ActionResult, ReportHazardInput, workflow_id
 from readmodel import admin_queries
 from readmodel.db import make_engine
 from tests.scenarios import PATHS
@@ -52,10 +52,14 @@ async def hazard_lifecycle(client: Client, engine: Engine, task_queue: str, late
     report = PATH.report()
     # As the API reports a hazard: with the policy in force, read from the read model for each report.
     policy = await asyncio.to_thread(policy_in_force, engine, report.industry)
+    input = ReportHazardInput(
+        hazard_id=hazard_id, actor=PATH.reporter, report=report, policy=policy, version=WORKFLOW_VERSION
+    )
     opening = WithStartWorkflowOperation(
         HazardWorkflow.run,
-        ReportHazardInput(hazard_id=hazard_id, actor=PATH.reporter, report=report, policy=policy),
+        input,
         id=workflow_id(hazard_id),
+        search_attributes=input.search_attributes(),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )

@@ -47,7 +47,7 @@ from bench.common import BIN, PAYLOAD_KEY, PAYLOAD_KEY_B64, p50, percentile, rec
 from contracts.clock import CHINA_TZ
 from contracts.deadlines import OFFICE_HOURS, OFFICE_OPENS_HOUR, Rung
 from contracts.enums import Action, Stage
-from contracts.hazard import TASK_QUEUE, ImportedHazard, ReportHazardInput, workflow_id
+from contracts.hazard import TASK_QUEUE, WORKFLOW_VERSION, ImportedHazard, ReportHazardInput, workflow_id
 from infra.codec import data_converter
 from infra.logging import configure_logging
 from infra.ports import free_port
@@ -104,12 +104,18 @@ async def open_hazards(client: Client, hazards: int, due: date, prefix: str) -> 
             imported = ImportedHazard(
                 stage=Stage.RECTIFY, key=hazard_id, file_sha256="0" * 64, row=n + 4, plan=plan(deadline=due)
             )
+            input = ReportHazardInput(
+                hazard_id=hazard_id,
+                actor=COMMITTEE,
+                report=report(found_at=found),
+                imported=imported,
+                version=WORKFLOW_VERSION,
+            )
             opening = WithStartWorkflowOperation(
                 HazardWorkflow.run,
-                ReportHazardInput(
-                    hazard_id=hazard_id, actor=COMMITTEE, report=report(found_at=found), imported=imported
-                ),
+                input,
                 id=workflow_id(hazard_id),
+                search_attributes=input.search_attributes(),
                 task_queue=TASK_QUEUE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             )

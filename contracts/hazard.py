@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import AwareDatetime, Field
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from contracts.base import CreditCode, LongText, Model, Phone, Text
 from contracts.deadlines import (
@@ -34,6 +34,8 @@ from contracts.enums import (
 
 TASK_QUEUE = "hazards"
 WORKFLOW_NAME = "HazardWorkflow"
+# What today's starters send as ReportHazardInput.version (workflows/hazard.py says what each version means).
+WORKFLOW_VERSION = 1
 PROJECT_HAZARD_ACTIVITY = "project_hazard"
 
 
@@ -240,6 +242,26 @@ class ReportHazardInput(Model):
     policy: HazardPolicy | None = None
     # Set by continue-as-new: the run goes on from where the previous one handed over.
     carried: "CarriedHazard | None" = None
+    # Set by every starter of today (WORKFLOW_VERSION): the workflow code the hazard was opened for. Left out (0),
+    # as by starters from before it, the workflow asks history which changes the run took.
+    version: int = Field(default=0, ge=0)
+
+    def search_attributes(self) -> TypedSearchAttributes:
+        """What a starter of today's version sets with the start."""
+        return found_by(self.report, self.report.department)
+
+
+def found_by(report: HazardReport, department: str) -> TypedSearchAttributes:
+    """The search attributes a hazard keeps from its report on. A starter of today's version sets them with the
+    start, and the workflow then upserts them only if they differ (workflows/hazard.py)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(SA_STREET, report.street),
+            SearchAttributePair(SA_INDUSTRY, report.industry.value),
+            SearchAttributePair(SA_DEPARTMENT, department),
+            SearchAttributePair(SA_SOURCE, report.source.value),
+        ]
+    )
 
 
 class VerifyInput(Model):

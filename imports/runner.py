@@ -26,7 +26,7 @@ from temporalio.service import RPCError
 
 from contracts.clock import CHINA_TZ
 from contracts.deadlines import Policy
-from contracts.hazard import TASK_QUEUE, Actor, ReportHazardInput, workflow_id
+from contracts.hazard import TASK_QUEUE, WORKFLOW_VERSION, Actor, ReportHazardInput, workflow_id
 from imports import jobs
 from imports.district import DISTRICTS
 from imports.jobs import Progress
@@ -185,16 +185,19 @@ class ImportRunner:
         await asyncio.gather(*(starter() for _ in range(min(self._concurrency, len(items)))))
 
     async def _start(self, item: ImportItem, hazard_id: str, actor: Actor, policy: Policy, progress: Progress) -> None:
+        input = ReportHazardInput(
+            hazard_id=hazard_id,
+            actor=actor,
+            report=item.report,
+            imported=item.imported,
+            policy=policy.for_hazard(item.report.industry),
+            version=WORKFLOW_VERSION,
+        )
         opening = WithStartWorkflowOperation(
             HazardWorkflow.run,
-            ReportHazardInput(
-                hazard_id=hazard_id,
-                actor=actor,
-                report=item.report,
-                imported=item.imported,
-                policy=policy.for_hazard(item.report.industry),
-            ),
+            input,
             id=workflow_id(hazard_id),
+            search_attributes=input.search_attributes(),
             task_queue=self._task_queue,
             # The key's workflow, running or finished, is the same hazard: never a second one.
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

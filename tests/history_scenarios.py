@@ -21,6 +21,7 @@ from contracts.clock import china_date
 from contracts.deadlines import RECOMPUTE_DEADLINES_SIGNAL, Deadline, DeadlineKind, Policy, Rung
 from contracts.enums import InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.hazard import (
+    WORKFLOW_VERSION,
     ActionResult,
     Actor,
     DecideExtensionInput,
@@ -64,10 +65,12 @@ from workflows.hazard import DEADLINES_PATCH, HazardWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 # Histories are kept per deployed shape of the workflow, never re-recorded. The files directly in HISTORIES were
-# recorded before deadlines existed (they replay through the unpatched branch); this directory holds every
-# scenario recorded with the DEADLINES_PATCH branch. A change that needs a new `workflow.patched` records its
-# scenarios into a new directory named after that patch, and keeps this one.
-CURRENT = HISTORIES / DEADLINES_PATCH
+# recorded before deadlines existed (they replay through the unpatched branch); DEADLINES_PATCH's directory holds
+# every scenario recorded with that patch taken through `workflow.patched`, and this one every scenario opened
+# with today's ReportHazardInput.version, which takes the patches as given. A change that needs a new
+# `workflow.patched` or a new version records its scenarios into a new directory named after it, and keeps these.
+PATCHED = HISTORIES / DEADLINES_PATCH
+CURRENT = HISTORIES / f"version-{WORKFLOW_VERSION}"
 
 # The department a transfer (移送) hands the hazard to, and its reviewer.
 HOUSING = "南开区住房和建设委员会"
@@ -388,13 +391,22 @@ SCENARIOS: dict[str, Scenario] = {
 async def report_hazard(client: Client, scenario: Scenario, task_queue: str, hazard_id: str) -> Handle:
     report = scenario.report()
     policy = None if scenario.policy is None else scenario.policy.for_hazard(report.industry)
-    input = ReportHazardInput(hazard_id=hazard_id, actor=scenario.reporter, report=report, policy=policy)
+    input = ReportHazardInput(
+        hazard_id=hazard_id, actor=scenario.reporter, report=report, policy=policy, version=WORKFLOW_VERSION
+    )
     if not scenario.opened_by_update:
-        return await client.start_workflow(HazardWorkflow.run, input, id=workflow_id(hazard_id), task_queue=task_queue)
+        return await client.start_workflow(
+            HazardWorkflow.run,
+            input,
+            id=workflow_id(hazard_id),
+            task_queue=task_queue,
+            search_attributes=input.search_attributes(),
+        )
     opening = WithStartWorkflowOperation(
         HazardWorkflow.run,
         input,
         id=workflow_id(hazard_id),
+        search_attributes=input.search_attributes(),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )

@@ -1,4 +1,4 @@
-"""Records one history per scenario (tests/history_scenarios.py) into tests/histories/<patch>/ (CURRENT).
+"""Records one history per scenario (tests/history_scenarios.py) into tests/histories/<shape>/ (CURRENT).
 
 Run `.venv/bin/python -m tests.record_histories` after a workflow change that is meant to be compatible
 only for *new* paths; existing files are the deployed behaviour that replay tests hold the code to, so

@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowHandle
 from contracts.clock import CHINA_TZ, china_date
 from contracts.enums import Industry, InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.hazard import (
+    WORKFLOW_VERSION,
     ActionResult,
     Actor,
     ConfirmInterimControlInput,
@@ -215,10 +216,12 @@ async def start(
     task_timeout: timedelta | None = None,
 ) -> Handle:
     hazard_id = hazard_id or f"T-{uuid.uuid4().hex[:12]}"
+    input = ReportHazardInput(hazard_id=hazard_id, actor=path.reporter, report=path.report(), version=WORKFLOW_VERSION)
     return await client.start_workflow(
         HazardWorkflow.run,
-        ReportHazardInput(hazard_id=hazard_id, actor=path.reporter, report=path.report()),
+        input,
         id=workflow_id(hazard_id),
+        search_attributes=input.search_attributes(),
         task_queue=task_queue,
         task_timeout=task_timeout,
     )

@@ -1,8 +1,10 @@
 """Histories recorded from real runs must replay on today's workflow code: deployed hazards depend on it.
 
 tests/histories/ keeps one directory level per deployed shape: the files at its top were recorded before
-deadlines existed, tests/histories/<patch>/ (history_scenarios.CURRENT) with the patch (tests/record_histories.py).
-Every file there replays here, whatever directory it is in.
+deadlines existed, tests/histories/<patch>/ (history_scenarios.PATCHED) with the patch asked through
+`workflow.patched`, tests/histories/version-<n>/ (history_scenarios.CURRENT) opened with today's input version,
+which takes the patches as given (tests/record_histories.py). Every file there replays here, whatever directory it
+is in.
 """
 
 import json
@@ -18,9 +20,9 @@ from temporalio.worker import Replayer, Worker
 
 # This module defines a workflow, so the sandbox re-imports it: its imports pass through, as in workflows/.
 with workflow.unsafe.imports_passed_through():
-    from contracts.hazard import WORKFLOW_NAME, HazardState, ReportHazardInput
+    from contracts.hazard import WORKFLOW_NAME, WORKFLOW_VERSION, HazardState, ReportHazardInput
     from tests.figures import record
-    from tests.history_scenarios import CURRENT, HISTORIES, SCENARIOS, play
+    from tests.history_scenarios import CURRENT, HISTORIES, PATCHED, SCENARIOS, play
     from tests.keys import CONVERTER
     from tests.scenarios import PATHS
     from workflows.hazard import DEADLINES_PATCH, LAPSED_EXTENSIONS_PATCH, HazardWorkflow
@@ -44,11 +46,29 @@ def patches(recorded: WorkflowHistory) -> set[str]:
     return ids
 
 
-def test_every_scenario_has_a_history_recorded_with_todays_patches() -> None:
+async def opened_with(recorded: WorkflowHistory) -> ReportHazardInput:
+    """The input the run was opened with, decrypted as the worker reads it."""
+    started = recorded.events[0].workflow_execution_started_event_attributes
+    (input,) = await CONVERTER.decode(started.input.payloads, [ReportHazardInput])
+    assert isinstance(input, ReportHazardInput)
+    return input
+
+
+async def test_every_scenario_has_a_history_opened_with_todays_version_and_no_patch_marker() -> None:
     current = sorted(p.relative_to(HISTORIES).as_posix() for p in CURRENT.glob("*.json"))
     assert {Path(name).stem for name in current} == set(SCENARIOS)
-    # Each took the deadlines; those recorded since LAPSED_EXTENSIONS_PATCH took that one as well.
     for name in current:
+        assert (await opened_with(history(name))).version == WORKFLOW_VERSION, name
+        assert patches(history(name)) == set(), name
+
+
+async def test_the_histories_that_asked_for_the_patches_are_kept() -> None:
+    patched = sorted(p.relative_to(HISTORIES).as_posix() for p in PATCHED.glob("*.json"))
+    assert {Path(name).stem for name in patched} <= set(SCENARIOS)
+    assert len(patched) >= len(PATHS)
+    # Each took the deadlines; those recorded since LAPSED_EXTENSIONS_PATCH took that one as well.
+    for name in patched:
+        assert (await opened_with(history(name))).version == 0, name
         taken = patches(history(name))
         assert DEADLINES_PATCH in taken, name
         assert taken <= TODAYS_PATCHES, (name, taken)
@@ -121,7 +141,10 @@ class ReorderedHazardWorkflow(HazardWorkflow):
         return await super().run(input)
 
 
-@pytest.mark.parametrize("name", ["self_report_closed.json", f"{CURRENT.name}/self_report_closed.json"])
+@pytest.mark.parametrize(
+    "name",
+    ["self_report_closed.json", f"{PATCHED.name}/self_report_closed.json", f"{CURRENT.name}/self_report_closed.json"],
+)
 async def test_an_incompatible_change_fails_replay(name: str) -> None:
     replayer = Replayer(workflows=[ReorderedHazardWorkflow], data_converter=CONVERTER)
     with pytest.raises(workflow.NondeterminismError):

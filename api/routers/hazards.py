@@ -30,6 +30,7 @@ from contracts.enums import Action, Industry
 from contracts.errors import ErrorType
 from contracts.hazard import (
     TASK_QUEUE,
+    WORKFLOW_VERSION,
     ActionResult,
     Actor,
     ConfirmInterimControlInput,
@@ -127,10 +128,14 @@ async def report_hazard(
     )
     # The id exists only from here: the rest of this request's lines (and its access line) carry it.
     bind_log_context(hazard_id=allocation.hazard_id)
+    input = ReportHazardInput(
+        hazard_id=allocation.hazard_id, actor=actor, report=report, policy=policy, version=WORKFLOW_VERSION
+    )
     opening = WithStartWorkflowOperation(
         HazardWorkflow.run,
-        ReportHazardInput(hazard_id=allocation.hazard_id, actor=actor, report=report, policy=policy),
+        input,
         id=workflow_id(allocation.hazard_id),
+        search_attributes=input.search_attributes(),
         task_queue=TASK_QUEUE,
         # A retry whose first attempt already started the workflow finds that workflow, not a second one;
         # and a hazard already closed or revoked is never started again under its id.
