@@ -9,6 +9,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import col
 
 
 class unindexed(FunctionElement[Any]):
@@ -33,3 +34,9 @@ def _plain(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
 @compiles(unindexed, "sqlite")
 def _kept_from_indexes(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return "+" + compiler.process(element.clauses, **kw)
+
+
+def column(field: Any, *, indexed: bool) -> Mapped[Any] | unindexed:
+    """A model's field as a column in a condition (sqlmodel's `col`), or `unindexed` when no index is to answer
+    for it."""
+    return col(field) if indexed else unindexed(col(field))

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, update
@@ -23,7 +24,7 @@ from readmodel.models import (
     HazardsPublic,
     ReportRequest,
 )
-from readmodel.planner_hints import unindexed
+from readmodel.planner_hints import column, unindexed
 
 
 @dataclass(frozen=True)
@@ -43,21 +44,22 @@ class HazardFilter:
     found_to: date | None = None
 
 
-def scope_branches(actor: Actor) -> list[ColumnElement[bool]] | None:
+def scope_branches(actor: Actor, *, walked: bool = False) -> list[ColumnElement[bool]] | None:
     """contracts.jurisdiction.sees as SQL, one condition per way in: the hazards this actor may see are those
-    meeting any of them (None: all hazards)."""
+    meeting any of them (None: all hazards). `walked`: see `hazard_conditions`."""
+    c = partial(column, indexed=not walked)
     match actor.role:
         case Role.COMMITTEE_OFFICE | Role.AUDITOR:
             return None
         case Role.ENTERPRISE:
-            return [col(Hazard.enterprise_credit_code) == actor.credit_code if actor.credit_code else false()]
+            return [c(Hazard.enterprise_credit_code) == actor.credit_code if actor.credit_code else false()]
         case Role.STREET:
-            return [col(Hazard.street) == actor.street if actor.street else false()]
+            return [c(Hazard.street) == actor.street if actor.street else false()]
         case Role.DEPARTMENT:
             return [
-                col(Hazard.department) == actor.organisation,
-                col(Hazard.reporter_organisation) == actor.organisation,
-                and_(col(Hazard.industry).in_([i.value for i in actor.industries]), col(Hazard.transferred) == false()),
+                c(Hazard.department) == actor.organisation,
+                c(Hazard.reporter_organisation) == actor.organisation,
+                and_(c(Hazard.industry).in_([i.value for i in actor.industries]), c(Hazard.transferred) == false()),
             ]
 
 
@@ -75,23 +77,32 @@ def visible(*, session: Session, actor: Actor, hazard_id: str) -> bool:
     return session.exec(query).first() is not None
 
 
-def overdue_condition(now: datetime) -> ColumnElement[bool]:
-    """Still open and its next deadline has passed (the ladder turns it red on its next tick)."""
+def overdue_condition(now: datetime, *, walked: bool = False) -> ColumnElement[bool]:
+    """Still open and its next deadline has passed (the ladder turns it red on its next tick). The `is not null`
+    stays indexable even when `walked` (see `hazard_conditions`): it is what lets SQLite use migration 0011's
+    index of hazards with a deadline."""
+    deadline = column(Hazard.next_deadline, indexed=not walked)
     return and_(
         col(Hazard.stage).not_in([Stage.CLOSED.value, Stage.REVOKED.value]),
         col(Hazard.next_deadline).is_not(None),
-        col(Hazard.next_deadline) < now,
+        deadline < now,
     )
 
 
-def hazard_conditions(actor: Actor, where: HazardFilter, now: datetime) -> list[ColumnElement[bool]]:
+def hazard_conditions(
+    actor: Actor, where: HazardFilter, now: datetime, *, walked: bool = False
+) -> list[ColumnElement[bool]]:
     """The caller's jurisdiction and the filters, as SQL conditions on the hazard table.
 
     The filters are repeated inside each way into the jurisdiction, (A or B) and F written as (A and F) or
     (B and F): SQLite then answers each branch from an index holding both (a department's hazards in a stage:
-    `department, stage`), where otherwise it reads every hazard of the stage and tests the jurisdiction on each."""
+    `department, stage`), where otherwise it reads every hazard of the stage and tests the jurisdiction on each.
+
+    `walked`: every column compared where no index answers for it (`unindexed`), so SQLite can only walk the
+    index of hazards with a deadline in the page's order and test each one (`list_hazards` says when)."""
+    c = partial(column, indexed=not walked)
     found: list[ColumnElement[bool]] = []
-    for column, value in (
+    for field, value in (
         (Hazard.stage, where.stage),
         (Hazard.street, where.street),
         (Hazard.industry, where.industry),
@@ -101,13 +112,14 @@ def hazard_conditions(actor: Actor, where: HazardFilter, now: datetime) -> list[
         (Hazard.listed, where.listed),
     ):
         if value is not None:
-            found.append(col(column) == value)
+            found.append(c(field) == value)
     if where.overdue is not None:
-        found.append(overdue_condition(now) if where.overdue else ~overdue_condition(now))
+        overdue = overdue_condition(now, walked=walked)
+        found.append(overdue if where.overdue else ~overdue)
     if where.found_from is not None:
-        found.append(col(Hazard.found_at) >= day_start(where.found_from))
+        found.append(c(Hazard.found_at) >= day_start(where.found_from))
     if where.found_to is not None:
-        found.append(col(Hazard.found_at) < day_start(where.found_to + timedelta(days=1)))
+        found.append(c(Hazard.found_at) < day_start(where.found_to + timedelta(days=1)))
     if where.text:
         pattern = f"%{where.text}%"
         found.append(
@@ -118,10 +130,13 @@ def hazard_conditions(actor: Actor, where: HazardFilter, now: datetime) -> list[
                 col(Hazard.location).like(pattern),
             )
         )
-    branches = scope_branches(actor)
+    branches = scope_branches(actor, walked=walked)
     if branches is None:
         return found
-    return [or_(*(and_(branch, *found) for branch in branches))]
+    scoped = or_(*(and_(branch, *found) for branch in branches))
+    # Walked, the overdue condition's `is not null` stands outside the ways in as well: SQLite looks for it there
+    # before it uses the index of hazards with a deadline, which is smaller than every hazard's.
+    return [scoped, col(Hazard.next_deadline).is_not(None)] if walked and where.overdue else [scoped]
 
 
 # The API's order: the newest report first.
@@ -133,11 +148,12 @@ NEWEST_FIRST_SORTED: tuple[ColumnElement[Any], ...] = (
 )
 
 # A page of overdue hazards newest first has two ways in, and SQLite cannot tell which is faster (it keeps no
-# statistics: the product never runs ANALYZE). It takes the index of hazards with a deadline, newest first
-# (migration 0011), which meets a page within a few thousand entries when many are overdue: at national scale
-# 81,799 of 90,147 open hazards are, and sorting them all took 25 ms of the page's 40. But when few are overdue that
-# index passes over every hazard with a deadline (20 ms at national scale), where taking the few from the deadline
-# index and sorting them takes under 1 ms. Below this many, the page is sorted.
+# statistics: the product never runs ANALYZE). With many matching, walking the index of hazards with a deadline
+# newest first (migration 0011) meets a page within a few thousand entries: at national scale 81,799 of 90,147
+# open hazards are overdue, and sorting them all took 25 ms of the page's 40; the committee's overdue hazards in one
+# stage were taken by the stage's index and sorted, 46-140 ms. With few matching, the walk passes over every hazard
+# with a deadline (20 ms at national scale), where taking the few by an index and sorting them takes under 1 ms.
+# From this many matches the page is walked, below it sorted; each is told to SQLite by what it cannot use.
 MANY_OVERDUE = 1_000
 
 
@@ -155,7 +171,12 @@ def list_hazards(
     count = session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
     # The page's ids first, then their rows: the ids can be sorted from an index alone, where sorting whole rows
     # reads every match (all 80,000 overdue hazards for a page of 50 at national scale).
-    page_order = NEWEST_FIRST_SORTED if where.overdue and order is NEWEST_FIRST and count < MANY_OVERDUE else order
+    page_order = order
+    if where.overdue and order is NEWEST_FIRST:
+        if count >= MANY_OVERDUE:
+            conditions = hazard_conditions(actor, where, now, walked=True)
+        else:
+            page_order = NEWEST_FIRST_SORTED
     page = select(Hazard.hazard_id).where(*conditions).order_by(*page_order).offset(offset).limit(limit)
     rows = session.exec(select(Hazard).where(col(Hazard.hazard_id).in_(page)).order_by(*order)).all()
     return HazardsPublic(data=[HazardPublic.model_validate(row) for row in rows], count=count)
