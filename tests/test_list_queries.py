@@ -10,6 +10,7 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
 from bench.readside import captured
+from contracts.clock import day_start
 from contracts.deadlines import Rag
 from contracts.enums import Industry, Role, Source, Stage
 from contracts.hazard import Actor
@@ -40,6 +41,7 @@ FILTERS = [
     HazardFilter(street="街道乙", stage=Stage.PLAN),
     HazardFilter(industry=Industry.GAS),
     HazardFilter(department="住建委", overdue=True),
+    HazardFilter(overdue=True, found_from=(NOW - timedelta(days=8)).date()),
 ]
 
 
@@ -100,6 +102,7 @@ def matches(row: dict[str, Any], actor: Actor, where: HazardFilter) -> bool:
         and where.industry in (None, row["industry"])
         and where.department in (None, row["department"])
         and where.overdue in (None, overdue)
+        and (where.found_from is None or row["found_at"] >= day_start(where.found_from))
     )
 
 
