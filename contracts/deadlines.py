@@ -189,6 +189,14 @@ class ScheduleDeadlineInput(Model):
     rules: PolicyRules
 
 
+class CountedDeadline(Model):
+    """A deadline its starter counted, with what it counted it from: the workflow arms it without counting it again
+    (a local activity, and its marker in history) when that is what it would have counted."""
+
+    schedule: ScheduleDeadlineInput
+    deadline: Deadline
+
+
 class LoadPolicyInput(Model):
     industry: Industry
 

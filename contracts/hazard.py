@@ -12,6 +12,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 
 from contracts.base import CreditCode, LongText, Model, Phone, Text
 from contracts.deadlines import (
+    CountedDeadline,
     Deadline,
     DeadlineKind,
     EscalationRecord,
@@ -240,6 +241,9 @@ class ReportHazardInput(Model):
     # Set by whoever reports it (the API, a ledger import: readmodel.admin_queries.current_policy): the policy in
     # force now. A starter that leaves it out has the workflow load it, as hazards reported before it did.
     policy: HazardPolicy | None = None
+    # Set by a ledger import (imports/runner.py): the recorded stage's deadline, counted from the ledger's dates
+    # (workflows.lifecycle.imported_schedule). Left out, or counted from anything else, the workflow counts it.
+    counted_deadline: CountedDeadline | None = None
     # Set by continue-as-new: the run goes on from where the previous one handed over.
     carried: "CarriedHazard | None" = None
     # Set by every starter of today (WORKFLOW_VERSION): the workflow code the hazard was opened for. Left out (0),

@@ -25,16 +25,19 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from contracts.clock import CHINA_TZ
-from contracts.deadlines import Policy
+from contracts.deadlines import CountedDeadline, Policy
 from contracts.hazard import TASK_QUEUE, WORKFLOW_VERSION, Actor, ReportHazardInput, workflow_id
 from imports import jobs
 from imports.district import DISTRICTS
 from imports.jobs import Progress
 from imports.parse import LedgerUnreadable, Problem, read_ledger
 from imports.validate import Context, ImportItem, Known, validate
+from infra.deadline_counter import CalendarReader, DeadlineCounter
 from readmodel import admin_queries, queries
 from readmodel.models import Hazard, HazardSerial, ReportRequest
 from readmodel.projection import dialect_insert
+from workcalendar import WorkCalendar
+from workflows import lifecycle
 from workflows.hazard import HazardWorkflow
 
 log = structlog.get_logger("imports")
@@ -42,6 +45,10 @@ log = structlog.get_logger("imports")
 # Hazards being opened at once: enough to keep a worker's local-activity slots busy, few enough that no
 # first workflow task waits long for one.
 CONCURRENCY = 20
+# How old the calendar a row's first deadline is counted on may be. A calendar year saved during an import signals
+# the hazards the read model holds as open to count again (api/routers/admin.py); a row counted on the calendar of
+# before and projected after that list was read would miss it, so the window is kept to about a second.
+CALENDAR_SECONDS = 1.0
 # How often a running import writes its progress (and so shows it is alive: jobs.STALE_AFTER).
 FLUSH_SECONDS = 0.5
 # Keys looked up per query.
@@ -65,6 +72,28 @@ def _batches(values: list[str]) -> Iterator[list[str]]:
         yield values[start : start + LOOKUP_BATCH]
 
 
+def counted_first_deadline(
+    input: ReportHazardInput, counter: DeadlineCounter, calendar: WorkCalendar
+) -> CountedDeadline | None:
+    """An imported hazard's first deadline, counted as its workflow counts it (lifecycle.imported_schedule), which
+    then arms it without a local activity of its own. None where its stage has none, or where the workflow's own
+    count is to refuse the row."""
+    if input.imported is None or input.policy is None:
+        return None
+    state = lifecycle.open_imported(
+        input.hazard_id, input.report, input.actor, input.imported, datetime.now(CHINA_TZ)
+    ).state
+    state.rules = input.policy.rules
+    schedule = lifecycle.imported_schedule(state)
+    if schedule is None:
+        return None
+    try:
+        deadline = counter.count(schedule, calendar)
+    except ValueError:
+        return None
+    return CountedDeadline(schedule=schedule, deadline=deadline)
+
+
 class ImportRunner:
     """Runs imports against one read model and one Temporal namespace; shared by the API and the CLI."""
 
@@ -84,6 +113,8 @@ class ImportRunner:
         self._listing_issuer = listing_issuer
         self._task_queue = task_queue
         self._concurrency = concurrency
+        self._calendar = CalendarReader(engine)
+        self._counter = DeadlineCounter()
 
     async def run(
         self,
@@ -193,6 +224,7 @@ class ImportRunner:
             policy=policy.for_hazard(item.report.industry),
             version=WORKFLOW_VERSION,
         )
+        input.counted_deadline = counted_first_deadline(input, self._counter, await self._current_calendar())
         opening = WithStartWorkflowOperation(
             HazardWorkflow.run,
             input,
@@ -217,6 +249,12 @@ class ImportRunner:
             progress.errors.append(Problem(item.row, "", "建档失败，请稍后重新导入该文件（已建档的隐患会被跳过）"))
         else:
             progress.imported += 1
+
+    async def _current_calendar(self) -> WorkCalendar:
+        calendar = self._calendar.read_within(CALENDAR_SECONDS)
+        if calendar is None:
+            calendar = await asyncio.to_thread(self._calendar.read)
+        return calendar
 
     # --- the read model ------------------------------------------------------------------------------------
 

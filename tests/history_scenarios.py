@@ -29,6 +29,7 @@ from contracts.hazard import (
     ExtensionRequest,
     HazardReport,
     HazardState,
+    ImportedHazard,
     ListingOrder,
     ListInput,
     ReportHazardInput,
@@ -41,6 +42,8 @@ from contracts.hazard import (
     TransferInput,
     workflow_id,
 )
+from imports.runner import counted_first_deadline
+from infra.deadline_counter import DeadlineCounter
 from tests.scenarios import (
     COMMITTEE,
     ENTERPRISE,
@@ -61,6 +64,7 @@ from tests.scenarios import (
     review,
     verify,
 )
+from workcalendar import WorkCalendar
 from workflows.hazard import DEADLINES_PATCH, HazardWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -108,6 +112,10 @@ class Scenario:
     opened_by_update: bool = False
     # The API and the importer send the policy in force with the report; hazards reported before did not.
     policy: Policy | None = None
+    # A ledger row's hazard (imports/): opened in the stage the row records, keyed by the hazard's id.
+    imported: Callable[[str], ImportedHazard] | None = None
+    # The importer counts an imported hazard's first deadline and sends it (imports.runner.counted_first_deadline).
+    counted: bool = False
 
 
 def act(step: Step) -> Move:
@@ -250,6 +258,23 @@ OPENED_BY_THE_API = Scenario(
     opened_by_update=True,
 )
 
+
+def in_rectify(hazard_id: str) -> ImportedHazard:
+    """A 督改台账 row in 整改 with its plan, as the importer reads it."""
+    return ImportedHazard(stage=Stage.RECTIFY, key=hazard_id, file_sha256="0" * 64, row=4, plan=plan())
+
+
+# As the importer opens a ledger's hazard in 整改: with the policy, by update-with-start; then 整改完成 and 销号.
+IMPORTED = Scenario(
+    COMMITTEE,
+    report,
+    [act(report_rectification()), act(review(ReviewDecision.APPROVE))],
+    Stage.CLOSED,
+    opened_by_update=True,
+    policy=Policy(),
+    imported=in_rectify,
+)
+
 # Every lifecycle path of tests/scenarios.py, then the paths only a clock, a second department or the API make.
 SCENARIOS: dict[str, Scenario] = {
     **{name: path_scenario(name) for name in PATHS},
@@ -374,6 +399,8 @@ SCENARIOS: dict[str, Scenario] = {
         ],
         Stage.CLOSED,
     ),
+    "imported_in_rectify_then_closed": IMPORTED,
+    "imported_in_rectify_counted_then_closed": replace(IMPORTED, counted=True),
     "suspension_added_while_rectifying_then_closed": Scenario(
         ENTERPRISE,
         report,
@@ -391,9 +418,19 @@ SCENARIOS: dict[str, Scenario] = {
 async def report_hazard(client: Client, scenario: Scenario, task_queue: str, hazard_id: str) -> Handle:
     report = scenario.report()
     policy = None if scenario.policy is None else scenario.policy.for_hazard(report.industry)
+    imported = None if scenario.imported is None else scenario.imported(hazard_id)
     input = ReportHazardInput(
-        hazard_id=hazard_id, actor=scenario.reporter, report=report, policy=policy, version=WORKFLOW_VERSION
+        hazard_id=hazard_id,
+        actor=scenario.reporter,
+        report=report,
+        imported=imported,
+        policy=policy,
+        version=WORKFLOW_VERSION,
     )
+    if scenario.counted:
+        # The recorder's and the tests' read models hold no calendar override: the calendar the importer would read.
+        input.counted_deadline = counted_first_deadline(input, DeadlineCounter(), WorkCalendar())
+        assert input.counted_deadline is not None
     if not scenario.opened_by_update:
         return await client.start_workflow(
             HazardWorkflow.run,

@@ -29,6 +29,7 @@ from contracts.deadlines import (
     ScheduleDeadlineInput,
 )
 from contracts.enums import Industry
+from infra.deadline_counter import WARN_EVERY_SECONDS, DeadlineCounter
 from readmodel import admin_queries
 from scheduling import office_time, schedule_deadline
 from workcalendar import SHANGHAI, WorkCalendar, YearOverride, end_of_day, local_date
@@ -360,6 +361,25 @@ def test_the_activity_counts_on_the_calendar_the_committee_office_entered(engine
     assert published.rungs != provisional.rungs
     assert fallback_count(2027) == before + 1
     assert not [entry for entry in logs if entry["log_level"] == "warning"]
+
+
+def test_a_year_on_the_fallback_is_warned_of_once_in_a_while_and_counted_every_time() -> None:
+    """In the weeks before next year's calendar is published every deadline reaching into it falls back: one
+    warning per year per WARN_EVERY_SECONDS says how many did, the metric counts each."""
+    clock = [1000.0]
+    counter = DeadlineCounter(monotonic=lambda: clock[0])
+    before = fallback_count(2027)
+    with capture_logs() as logs:
+        for _ in range(3):
+            counter.count(new_year_input(), PLAIN)
+        clock[0] += WARN_EVERY_SECONDS - 1
+        counter.count(new_year_input(), PLAIN)
+        clock[0] += 1
+        counter.count(new_year_input(), PLAIN)
+        counter.count(new_year_input().model_copy(update={"due_date": D("2026-03-31")}), PLAIN)  # all in 2026
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert [(w["fallback_years"], w["deadlines"]) for w in warnings] == [([2027], [1]), ([2027], [4])]
+    assert fallback_count(2027) == before + 5
 
 
 def test_the_activity_refuses_a_rectification_without_a_date_for_good(engine: Engine) -> None:

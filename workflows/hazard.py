@@ -1,7 +1,7 @@
 """One durable workflow per major hazard, from report to 销号 or 撤销, escalating when deadlines slip."""
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -444,11 +444,17 @@ class HazardWorkflow:
     async def _arm_imported_deadline(self) -> None:
         """An imported hazard's stage deadline, counted from the ledger's own dates (lifecycle.imported_clock)."""
         state = self._record.state
-        kind = STAGE_DEADLINES.get(state.stage)
-        if kind is None:
+        schedule = lifecycle.imported_schedule(state)
+        if schedule is None:
             return
-        start, due_date = lifecycle.imported_clock(state)
-        await self._arm(kind, due_date=due_date, start=start)
+        counted = self._input.counted_deadline
+        if counted is not None and counted.schedule == schedule:
+            # Counted by the importer on the calendar it read a moment ago: the opening runs one local activity,
+            # the projection, as a bare workflow's does (bench.intake).
+            deadline = _named(schedule, counted.deadline.model_copy(deep=True))
+        else:
+            deadline = await self._schedule(schedule)
+        self._keep(schedule, deadline)
         if state.rag is Rag.RED:
             # 不予行政处罚 holds only while the enterprise is on schedule; the ledger shows it was not.
             state.penalty_exempt = False
@@ -467,18 +473,12 @@ class HazardWorkflow:
             return state.plan.deadline
         return None
 
-    async def _arm(self, kind: DeadlineKind, *, due_date: date | None = None, start: datetime | None = None) -> None:
-        rules = self._record.state.rules
-        assert rules is not None
-        schedule = ScheduleDeadlineInput(
-            hazard_id=self._record.state.hazard_id,
-            deadline_id=kind.value,
-            kind=kind,
-            start=start or self._clock.now(),
-            due_date=due_date,
-            rules=rules,
-        )
-        deadline = await self._schedule(schedule)
+    async def _arm(self, kind: DeadlineKind, *, due_date: date | None = None) -> None:
+        schedule = lifecycle.deadline_schedule(self._record.state, kind, self._clock.now(), due_date)
+        self._keep(schedule, await self._schedule(schedule))
+
+    def _keep(self, schedule: ScheduleDeadlineInput, deadline: Deadline) -> None:
+        """Arm a counted deadline, and keep what it was counted from to count it again (_recount_deadlines)."""
         self._record.schedule_inputs[deadline.id] = schedule
         self._put(deadline)
 
@@ -502,10 +502,7 @@ class HazardWorkflow:
         deadline: Deadline = await workflow.execute_local_activity(
             SCHEDULE_DEADLINE_ACTIVITY, schedule, result_type=Deadline, start_to_close_timeout=LOCAL_TIMEOUT
         )
-        # The id names the due date: the same deadline armed again (a rejected review's RECTIFY) keeps its
-        # fired rungs, a moved one (an extension, a new calendar) climbs its ladder afresh.
-        deadline.id = f"{schedule.kind.value}-{deadline.due_date.isoformat()}"
-        return deadline
+        return _named(schedule, deadline)
 
     async def _recount_deadlines(self) -> None:
         """Adopt a changed calendar for deadlines that have not passed; passed ones stand as they were."""
@@ -613,3 +610,10 @@ class HazardWorkflow:
             start_to_close_timeout=LOCAL_TIMEOUT,
         )
         self._record.projected_seq = pending[-1].seq
+
+
+def _named(schedule: ScheduleDeadlineInput, deadline: Deadline) -> Deadline:
+    # The id names the due date: the same deadline armed again (a rejected review's RECTIFY) keeps its fired rungs,
+    # a moved one (an extension, a new calendar) climbs its ladder afresh.
+    deadline.id = f"{schedule.kind.value}-{deadline.due_date.isoformat()}"
+    return deadline

@@ -12,7 +12,15 @@ from pydantic import BaseModel
 from temporalio.exceptions import ApplicationError
 
 from contracts.clock import EARLIEST_DAY, china_date, day_start
-from contracts.deadlines import STAGE_DEADLINES, Deadline, DeadlineKind, EscalationRecord, Owner, Rung
+from contracts.deadlines import (
+    STAGE_DEADLINES,
+    Deadline,
+    DeadlineKind,
+    EscalationRecord,
+    Owner,
+    Rung,
+    ScheduleDeadlineInput,
+)
 from contracts.enums import Action, InterimControlKind, PublicationOf, ReviewDecision, Role, Source, Stage
 from contracts.errors import ErrorType
 from contracts.hazard import (
@@ -254,6 +262,27 @@ def imported_clock(state: HazardState) -> tuple[datetime, date | None]:
             return day_start(imported.rectified_on), None
         case _:
             return found, None
+
+
+def imported_schedule(state: HazardState) -> ScheduleDeadlineInput | None:
+    """What counting an imported hazard's first deadline asks for: its recorded stage's deadline, on the clock of
+    the ledger's dates (imported_clock). None for a stage without a deadline."""
+    kind = STAGE_DEADLINES.get(state.stage)
+    if kind is None:
+        return None
+    start, due_date = imported_clock(state)
+    return deadline_schedule(state, kind, start, due_date)
+
+
+def deadline_schedule(
+    state: HazardState, kind: DeadlineKind, start: datetime, due_date: date | None = None
+) -> ScheduleDeadlineInput:
+    """What counting a deadline of `kind` asks for, under the rules the hazard follows."""
+    if state.rules is None:
+        raise ValueError(f"{state.hazard_id} has no policy rules to count {kind.value} by")
+    return ScheduleDeadlineInput(
+        hazard_id=state.hazard_id, deadline_id=kind.value, kind=kind, start=start, due_date=due_date, rules=state.rules
+    )
 
 
 def check(state: HazardState, action: Action, actor: Actor, payload: BaseModel, now: datetime) -> None:
