@@ -40,7 +40,8 @@ class HazardBase(SQLModel):
     # With `department` and `transferred`, what a department's jurisdiction is judged on (contracts.jurisdiction).
     reporter_organisation: str = Field(default="", max_length=200)
     transferred: bool = False
-    stage: Stage = code(index=True)
+    # Indexed with the next deadline (migration 0012), so a stage's overdue hazards are counted from the index alone.
+    stage: Stage = code()
     five_in_place: bool = False
     funds_yuan: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2), nullable=True))
     rectify_deadline: date | None = None
