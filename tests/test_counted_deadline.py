@@ -60,6 +60,13 @@ async def open_imported(client: Client, task_queue: str, input: ReportHazardInpu
     return state, [activity for activity, _ in attempts(await handle.fetch_history())]
 
 
+def counted_for(input: ReportHazardInput, engine: Engine) -> CountedDeadline:
+    """The deadline the importer counts for this row, on the read model's calendar."""
+    counted = counted_first_deadline(input, DeadlineCounter(), CalendarReader(engine).read())
+    assert counted is not None
+    return counted
+
+
 def as_armed(deadline: Deadline) -> Deadline:
     """A counted deadline as the workflow arms it: named after its due date."""
     return deadline.model_copy(update={"id": f"{deadline.kind.value}-{deadline.due_date.isoformat()}"})
@@ -69,9 +76,7 @@ async def test_a_deadline_counted_by_the_importer_is_armed_without_counting_it_a
     time_env_client: Client, time_worker: Worker, engine: Engine
 ) -> None:
     input = imported_in_rectify(engine)
-    counted = counted_first_deadline(input, DeadlineCounter(), CalendarReader(engine).read())
-    assert counted is not None
-    input.counted_deadline = counted
+    input.counted_deadline = counted = counted_for(input, engine)
 
     state, activities = await open_imported(time_env_client, time_worker.task_queue, input)
 
@@ -84,8 +89,7 @@ async def test_without_a_counted_deadline_the_workflow_counts_the_same_one(
     time_env_client: Client, time_worker: Worker, engine: Engine
 ) -> None:
     input = imported_in_rectify(engine)
-    counted = counted_first_deadline(input, DeadlineCounter(), CalendarReader(engine).read())
-    assert counted is not None
+    counted = counted_for(input, engine)
 
     state, activities = await open_imported(time_env_client, time_worker.task_queue, input)
 
@@ -100,8 +104,7 @@ async def test_a_deadline_counted_from_anything_else_is_counted_again(
     hazard's deadline: the workflow counts its own, and the counted one is dropped."""
     input = imported_in_rectify(engine)
     calendar = CalendarReader(engine).read()
-    counted = counted_first_deadline(input, DeadlineCounter(), calendar)
-    assert counted is not None
+    counted = counted_for(input, engine)
     assert counted.schedule.due_date is not None
     elsewhere = counted.schedule.model_copy(update={"due_date": counted.schedule.due_date + timedelta(days=7)})
     input.counted_deadline = CountedDeadline(schedule=elsewhere, deadline=DeadlineCounter().count(elsewhere, calendar))
