@@ -44,7 +44,8 @@ def column(field: Any, *, indexed: bool) -> Mapped[Any] | unindexed:
 
 def rows_estimate(session: Session, model: type[SQLModel]) -> int:
     """About how many rows `model`'s table holds, without counting them: on SQLite its largest rowid (rows are
-    upserted, not deleted). Elsewhere 0: the planner has statistics of its own, and needs no hint from the count."""
+    upserted, not deleted; were some deleted, the estimate runs high, and a page is sorted where it could have been
+    walked). Elsewhere 0: the planner has statistics of its own, and needs no hint from the count."""
     if session.get_bind().dialect.name != "sqlite":
         return 0
     table = model.__table__  # type: ignore[attr-defined]

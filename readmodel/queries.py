@@ -157,7 +157,7 @@ NEWEST_FIRST_SORTED: tuple[ColumnElement[Any], ...] = (
 # in one stage) where the walk took 0.1-1.4 ms; 1,572 matches sorted in 7 ms and walked in 14. An overdue page walks
 # migration 0011's index of hazards with a deadline (81,799 overdue of 90,147 open: sorting them took 25 ms of the
 # page's 40). A window that ends (found_to) is never walked: its hazards are the oldest, which a walk newest first
-# reaches last. Under MANY_MATCHES the page is always sorted, without asking how many hazards there are.
+# reaches last. Under MANY_MATCHES no walk is asked for, and the hazards are not looked up.
 MANY_MATCHES = 1_000
 
 
