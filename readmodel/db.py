@@ -10,6 +10,8 @@ from sqlmodel import create_engine
 # (tests/test_load.py). A PostgreSQL server needs max_connections for every process's pool (docker/compose.yaml).
 POOL_SIZE = 10
 POOL_OVERFLOW = 40
+# SQLite's sorter threads per connection (PRAGMA threads; SQLite starts them only for a sort too big for one pass).
+SORTER_THREADS = 4
 
 
 def make_engine(database_url: str) -> Engine:
@@ -52,4 +54,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # A large sort (statistics and boards group by sorting: SQLite has no hash aggregate) may use helper threads.
+    # National statistics' statement at 200,000 hazards, interleaved with and without: 218 against 266 ms (p50).
+    cursor.execute(f"PRAGMA threads={SORTER_THREADS}")
     cursor.close()
