@@ -66,6 +66,8 @@ GROUP_COLUMNS = {
     GroupBy.INDUSTRY: Hazard.industry,
     GroupBy.DEPARTMENT: Hazard.department,
 }
+# Groupings with an index of their own, led by their column and the source (migration 0013).
+LED_GROUPS = frozenset({GroupBy.STREET, GroupBy.INDUSTRY})
 
 
 # The answer's models are plain pydantic, not SQLModel: no table backs them, and one builds in about a third of the
@@ -307,7 +309,10 @@ def hazard_statistics(
     (HazardAsOf): tests/test_statistics_fold.py checks every figure against it."""
     conditions = window_conditions(scope, query)
     key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
-    tallies = _counted(session, conditions, key, query)
+    # Every hazard reported by then, grouped by a led index's column: that index, walked, brings them grouped. A
+    # jurisdiction's or a window's few are taken by their own indexes and sorted.
+    walked = query.group_by in LED_GROUPS and scope is None and query.found_from is None and query.found_to is None
+    tallies = _counted(session, conditions, key, query, walked=walked)
     total = Tally(counts=defaultdict(int, funds_yuan=Decimal("0")))
     for tally in tallies.values():
         total.add(tally)
@@ -328,7 +333,7 @@ def answer(query: StatisticsQuery, rows: dict[str | None, StatisticsRow], total:
 
 
 def _counted(
-    session: Session, conditions: list[ColumnElement[bool]], key: Any, query: StatisticsQuery
+    session: Session, conditions: list[ColumnElement[bool]], key: Any, query: StatisticsQuery, *, walked: bool
 ) -> dict[str | None, Tally]:
     as_of = query.as_of
     cutoff = day_start(date(query.cutoff_year, 1, 1))
@@ -364,17 +369,26 @@ def _counted(
     }
     days = func.aggregate_strings(cast(col(Hazard.found_to_closed_us), String), ",").filter(closed)
     rungs = _rungs_by_then(as_of)
-    # Grouped by an expression, not the column: SQLite would otherwise walk an index in the column's order and read
-    # every row from the table, where ix_hazard_statistics answers the whole statement alone. By source too, which
-    # counts each source as a group's rows rather than as three more sums over every row.
-    group = literal(None) if key is None else key.concat("")
-    statement = (
-        columns(group, col(Hazard.source), days, rungs, *counted.values()).select_from(Hazard).where(*conditions)
-    )
+    # SQLite groups by sorting (it has no hash aggregate) every row with every column the figures read: over half of
+    # the statement when it counts every hazard. Grouped, the source is grouped too (counted as its group's rows),
+    # and the key is the bare column only when a led index is walked, which brings the rows in order. Otherwise it
+    # is an expression, which keeps SQLite on ix_hazard_statistics: for the column's order it would take a narrower
+    # index and read every row from the table. Ungrouped, each source is counted, and nothing is sorted.
+    if key is None:
+        groups: list[Any] = []
+        counted |= {f"source:{source.value}": count(col(Hazard.source) == source.value) for source in Source}
+    else:
+        groups = [key if walked else key.concat(""), col(Hazard.source)]
+    statement = columns(*groups, days, rungs, *counted.values()).select_from(Hazard).where(*conditions)
     tallies: dict[str | None, Tally] = {}
-    for group_key, source, closing, fired, *values in session.execute(statement.group_by(group, col(Hazard.source))):
+    for row in session.execute(statement.group_by(*groups)):
+        group_key, source = (row[0], row[1]) if groups else (None, None)
+        closing, fired, *values = row[len(groups) :]
         counts: dict[str, Any] = defaultdict(int, zip(counted, values, strict=True))
-        counts[f"source:{source}"] = counts["found"]
+        if not counts["found"]:
+            continue  # ungrouped, the one row comes back even when no hazard is counted
+        if source is not None:
+            counts[f"source:{source}"] = counts["found"]
         counts["funds_yuan"] = _yuan(counts["funds_yuan"])
         tally = Tally(counts=counts, days_to_close_us=list(map(int, closing.split(","))) if closing else [])
         for item, times in Counter(fired.split(",") if fired else []).items():
