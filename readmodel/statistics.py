@@ -304,9 +304,10 @@ def hazard_statistics(
 
     Each hazard's state as of `as_of` is read from its timeline (readmodel.timeline: planned_at, ended_at,
     listed_since and listing_period, found_to_closed_us, escalated_since, rungs_settled_at and settled_rungs) and
-    counted by the database in one grouped statement over one index (ix_hazard_statistics); the rungs of a hazard
-    escalated but not settled by then come from another (ix_escalation_effectiveness). The rules are the fold's
-    (HazardAsOf): tests/test_statistics_fold.py checks every figure against it."""
+    counted by the database in one grouped statement over one index (ix_hazard_statistics, or for every hazard by
+    street or industry the index led by that column, migration 0013); the rungs of a hazard escalated but not
+    settled by then come from another (ix_escalation_effectiveness). The rules are the fold's (HazardAsOf):
+    tests/test_statistics_fold.py checks every figure against it."""
     conditions = window_conditions(scope, query)
     key = None if query.group_by is GroupBy.NONE else col(GROUP_COLUMNS[query.group_by])
     # Every hazard reported by then, grouped by a led index's column: that index, walked, brings them grouped. A

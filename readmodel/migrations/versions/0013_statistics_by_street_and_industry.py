@@ -19,7 +19,8 @@ down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# ix_hazard_statistics' columns (migration 0010), the source after the group: the counts are grouped by both.
+# ix_hazard_statistics' columns as migration 0010 made them, copied so this revision stays as it ran whatever a later
+# one changes. In each index the source follows the group: the counts are grouped by both.
 STATISTICS_COLUMNS = [
     "reported_at",
     "found_at",
