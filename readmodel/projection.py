@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Integer, Table, and_, bindparam, delete, or_, select
+from sqlalchemy import Engine, Integer, Select, Table, and_, bindparam, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
@@ -246,16 +246,21 @@ def forget_hazard(engine: Engine, hazard_id: str) -> int:
     return events + rows
 
 
-def stage_entries(engine: Engine, hazard_id: str) -> list[tuple[int, str, datetime]]:
-    """(seq, stage, at) of each event that moved the hazard into a stage, in order: when it entered each one."""
+@functools.cache
+def _stage_entries_query() -> Select[int, str, datetime]:
+    # Built once: the worker reads it for each projected change of stage, and building it cost twice running it.
     table = SQLModel.metadata.tables[HazardEventRow.__tablename__]
-    query = (
+    return (
         select(table.c.seq, table.c.stage_after, table.c.at)
         .where(
-            table.c.hazard_id == hazard_id,
+            table.c.hazard_id == bindparam("hazard_id"),
             or_(table.c.stage_before.is_(None), table.c.stage_before != table.c.stage_after),
         )
         .order_by(table.c.seq)
     )
+
+
+def stage_entries(engine: Engine, hazard_id: str) -> list[tuple[int, str, datetime]]:
+    """(seq, stage, at) of each event that moved the hazard into a stage, in order: when it entered each one."""
     with engine.connect() as conn:
-        return [(seq, stage, at) for seq, stage, at in conn.execute(query)]
+        return [(seq, stage, at) for seq, stage, at in conn.execute(_stage_entries_query(), {"hazard_id": hazard_id})]

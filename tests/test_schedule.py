@@ -362,6 +362,14 @@ def test_the_activity_counts_on_the_calendar_the_committee_office_entered(engine
     assert fallback_count(2027) == before + 1
     assert not [entry for entry in logs if entry["log_level"] == "warning"]
 
+    # A corrected notice for the same year replaces the kept calendar too: the reader compares what the rows hold.
+    corrected = NEW_YEAR_2027.model_copy(update={"holidays": NEW_YEAR_2027.holidays | {D("2027-01-04")}})
+    with Session(engine) as session:
+        admin_queries.save_calendar_override(
+            session=session, override=corrected, actor_name="陈静", now=at("2026-11-21")
+        )
+    assert rung_days(env.run(activities.schedule_deadline, new_year_input()))[Rung.NOTICE_LETTER] == D("2027-01-05")
+
 
 def test_a_year_on_the_fallback_is_warned_of_once_in_a_while_and_counted_every_time() -> None:
     """In the weeks before next year's calendar is published every deadline reaching into it falls back: one
