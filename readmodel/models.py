@@ -98,7 +98,7 @@ class HazardsPublic(SQLModel):
 
 
 class HazardEventBase(SQLModel):
-    hazard_id: str = Field(max_length=64, index=True)
+    hazard_id: str = Field(max_length=64)
     seq: int
     action: str = Field(max_length=64)
     actor_id: str = Field(max_length=200)

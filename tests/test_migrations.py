@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from alembic import command
 from pydantic import BaseModel
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 from sqlmodel import SQLModel
 
 from contracts.deadlines import RUNG_LEVELS, DeadlineKind, Owner, Rung
@@ -148,3 +148,32 @@ def test_0009_and_0010_fill_the_timelines_of_older_rows_from_their_events(databa
     assert hazard_rows(engine) == written, "the migration filled them otherwise than the projection writes them"
     assert period_rows(engine) == periods
     assert rung_rows(engine) == rungs
+
+
+def test_0014_leaves_a_hazards_events_to_their_unique_key(database_url: str, engine: Engine) -> None:
+    def event_indexes() -> dict[str, list[str]]:
+        found = inspect(engine)
+        named = {
+            ix["name"]: list(map(str, ix["column_names"])) for ix in found.get_indexes("hazard_event") if ix["name"]
+        }
+        keys = {uq["name"]: list(uq["column_names"]) for uq in found.get_unique_constraints("hazard_event")}
+        return {**named, **{str(name): columns for name, columns in keys.items()}}
+
+    assert event_indexes() == {"uq_hazard_event_seq": ["hazard_id", "seq"]}
+    if engine.dialect.name == "sqlite":
+        # The look-ups by hazard take the unique key's index, which leads with it.
+        with engine.connect() as conn:
+            plan = [
+                str(step[3])
+                for step in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT seq, at FROM hazard_event WHERE hazard_id = ? ORDER BY seq", ("H-1",)
+                )
+            ]
+        assert plan == ["SEARCH hazard_event USING INDEX sqlite_autoindex_hazard_event_1 (hazard_id=?)"], plan
+
+    command.downgrade(alembic_config(database_url), "0013")
+    engine.dispose()
+    assert event_indexes()["ix_hazard_event_hazard_id"] == ["hazard_id"]
+    upgrade(database_url)
+    engine.dispose()
+    assert "ix_hazard_event_hazard_id" not in event_indexes()
