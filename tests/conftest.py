@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -171,6 +172,12 @@ WORKFLOW_TASK_EVENTS = frozenset(
         EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
     }
 )
+
+
+def sqlite_plan(engine: Engine, statement: str, parameters: Any = ()) -> list[str]:
+    """The steps of SQLite's plan for `statement` (EXPLAIN QUERY PLAN), as it words them."""
+    with engine.connect() as conn:
+        return [str(step[3]) for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
 
 
 async def settled_history(client: Client, workflow_id: str) -> list[str]:

@@ -19,6 +19,7 @@ from readmodel import queries
 from readmodel.models import Hazard
 from readmodel.planner_hints import rows_estimate
 from readmodel.queries import HazardFilter, list_hazards
+from tests.conftest import sqlite_plan
 from web.queries import DEADLINE_FIRST
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -165,11 +166,7 @@ def test_sqlite_answers_a_departments_hazards_in_a_stage_and_the_overdue_page_fr
             with Session(engine) as session:
                 list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
 
-        with engine.connect() as conn:
-            return [
-                [str(step[3]) for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
-                for statement, parameters in captured(engine, page)
-            ]
+        return [sqlite_plan(engine, statement, parameters) for statement, parameters in captured(engine, page)]
 
     for plan in plans(department, HazardFilter(stage=Stage.REVIEW)):  # the count, then the page
         searches = [step for step in plan if step.startswith("SEARCH hazard USING") and "autoindex" not in step]
@@ -197,9 +194,7 @@ def test_sqlite_walks_a_page_of_many_overdue_hazards_newest_first_and_sorts_a_fe
                 list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
 
         _, (statement, parameters) = captured(engine, page)  # the count, then the page
-        with engine.connect() as conn:
-            steps = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            return statement, [str(step[3]) for step in steps]
+        return statement, sqlite_plan(engine, statement, parameters)
 
     statement, plan = page_plan(committee, HazardFilter(overdue=True))  # the grid's 12 overdue hazards are few
     assert "ORDER BY +hazard.reported_at DESC, +hazard.hazard_id DESC" in statement
@@ -244,8 +239,7 @@ def test_sqlite_walks_a_page_of_many_matches_newest_first_whatever_narrows_them(
                 list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
 
         _, (statement, parameters) = captured(engine, page)  # the count, then the page
-        with engine.connect() as conn:
-            return [str(step[3]) for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+        return sqlite_plan(engine, statement, parameters)
 
     for actor, where in [
         (department, HazardFilter()),

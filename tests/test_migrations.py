@@ -14,6 +14,7 @@ from contracts.enums import Action, ReviewDecision, Stage
 from contracts.hazard import HazardRecord, ListingOrder, Transfer
 from readmodel.migrate import alembic_config, upgrade
 from readmodel.projection import repair_escalations, write_projection
+from tests.conftest import sqlite_plan
 from tests.scenarios import (
     COMMITTEE,
     ENTERPRISE,
@@ -162,13 +163,7 @@ def test_0014_leaves_a_hazards_events_to_their_unique_key(database_url: str, eng
     assert event_indexes() == {"uq_hazard_event_seq": ["hazard_id", "seq"]}
     if engine.dialect.name == "sqlite":
         # The look-ups by hazard take the unique key's index, which leads with it.
-        with engine.connect() as conn:
-            plan = [
-                str(step[3])
-                for step in conn.exec_driver_sql(
-                    "EXPLAIN QUERY PLAN SELECT seq, at FROM hazard_event WHERE hazard_id = ? ORDER BY seq", ("H-1",)
-                )
-            ]
+        plan = sqlite_plan(engine, "SELECT seq, at FROM hazard_event WHERE hazard_id = ? ORDER BY seq", ("H-1",))
         assert plan == ["SEARCH hazard_event USING INDEX sqlite_autoindex_hazard_event_1 (hazard_id=?)"], plan
 
     command.downgrade(alembic_config(database_url), "0013")

@@ -13,6 +13,7 @@ from contracts.clock import CHINA_TZ
 from contracts.hazard import Actor
 from readmodel.queries import scope_condition
 from readmodel.statistics import GroupBy, StatisticsQuery, hazard_statistics
+from tests.conftest import sqlite_plan
 
 SORTED = "USE TEMP B-TREE FOR GROUP BY"
 
@@ -30,8 +31,7 @@ def test_sqlite_counts_every_hazard_by_street_or_industry_from_the_index_led_by_
                 hazard_statistics(session=session, scope=scope_condition(actor), query=query)
 
         ((statement, parameters),) = captured(engine, run)
-        with engine.connect() as conn:
-            return [str(step[3]) for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+        return sqlite_plan(engine, statement, parameters)
 
     for group_by in (GroupBy.STREET, GroupBy.INDUSTRY):
         steps = plan(COMMITTEE, group_by)
