@@ -103,7 +103,7 @@ def _override_rows(session: Session) -> list[CalendarOverrideRow]:
 
 
 def calendar_overrides(*, session: Session) -> list[YearOverride]:
-    return [_year_override(row) for row in _override_rows(session)]
+    return [year_override(fields) for fields in calendar_override_fields(session.connection())]
 
 
 def calendar_override_fields(conn: Connection) -> tuple[OverrideFields, ...]:
