@@ -1,7 +1,9 @@
 """Scenario 3 (issue 7, item 3): the read side at national scale. 200,000 hazards and their events are
 bulk-loaded (bench.dataset) into a SQLite file and into a throwaway PostgreSQL (tests/postgres.py), then each
 query is timed as the API and the board call it, and beside it the very SQL it sent (captured from the engine)
-run on the bare DB-API connection: the 'raw SQL' baseline, so the ratio is what our Python layer adds.
+run on the bare DB-API connection: the 'raw SQL' baseline, so the ratio is what our Python layer adds. Then every
+combination of the list's few-valued filters (stage, overdue, colour, 挂牌督办, source), for the committee and a
+department, on the first and the eleventh page: how many take over the list's target, and the slowest.
 
     python -m bench.readside [--hazards 200000] [--backends sqlite,postgresql]
 """
@@ -9,6 +11,7 @@ run on the bare DB-API connection: the 'raw SQL' baseline, so the ratio is what 
 import argparse
 import contextlib
 import gc
+import itertools
 import json
 import subprocess
 import sys
@@ -25,7 +28,8 @@ from sqlmodel import Session
 from bench.common import p50, percentile, record, table
 from bench.dataset import load
 from contracts.clock import CHINA_TZ
-from contracts.enums import Industry, Role, Stage
+from contracts.deadlines import Rag
+from contracts.enums import Industry, Role, Source, Stage
 from contracts.hazard import Actor
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
@@ -108,9 +112,8 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
 
         return run
 
-    def listing(actor: Actor, where: HazardFilter) -> Callable[[], object]:
-        # As GET /hazards calls it, with its default page size.
-        return session_call(lambda s: list_hazards(session=s, actor=actor, where=where, now=now, offset=0, limit=50))
+    def listing(actor: Actor, where: HazardFilter, offset: int = 0) -> Callable[[], object]:
+        return session_call(page(actor, where, now, offset))
 
     def statistics(actor: Actor, group_by: GroupBy) -> Callable[[], object]:
         query = StatisticsQuery(group_by=group_by, as_of=now - timedelta(days=90), cutoff_year=now.year)
@@ -125,6 +128,12 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
         "list: committee, no filter": ("list", listing(COMMITTEE, HazardFilter()), 50),
         "list: committee, overdue": ("list", listing(COMMITTEE, HazardFilter(overdue=True)), 50),
         "list: department scope, stage": ("list", listing(DEPARTMENT, HazardFilter(stage=Stage.REVIEW)), 50),
+        "list: department scope, overdue in a stage": (
+            "list",
+            listing(DEPARTMENT, HazardFilter(stage=Stage.RECTIFY, overdue=True)),
+            50,
+        ),
+        "list: department scope, listed, page 11": ("list", listing(DEPARTMENT, HazardFilter(listed=True), 500), 50),
         "board: street x industry": (
             "board",
             session_call(
@@ -147,6 +156,54 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
             statistics(DEPARTMENT, GroupBy.INDUSTRY),
             3,
         ),
+    }
+
+
+def page(actor: Actor, where: HazardFilter, now: datetime, offset: int) -> Callable[[Session], object]:
+    """A page as GET /hazards asks for it, with its default page size."""
+    return lambda s: list_hazards(session=s, actor=actor, where=where, now=now, offset=offset, limit=50)
+
+
+# The list's filters with a few values each, which no index narrows much on its own.
+FILTER_VALUES: dict[str, tuple[Any, ...]] = {
+    "stage": (None, *Stage),
+    "overdue": (None, True, False),
+    "rag": (None, Rag.RED),
+    "listed": (None, True),
+    "source": (None, Source.SELF_INSPECTION),
+}
+
+
+def filter_combinations(engine: Engine, now: datetime, repeat: int = 3) -> dict[str, Any]:
+    """Each combination of the few-valued filters (at most one of colour, listing and source beside the stage and
+    overdue), for the committee and the department, on pages 1 and 11: each timed `repeat` times, its median kept."""
+    stages, overdue = FILTER_VALUES["stage"], FILTER_VALUES["overdue"]
+    others = [{}, *({name: FILTER_VALUES[name][1]} for name in ("rag", "listed", "source"))]
+    medians: list[tuple[float, str]] = []
+    for actor, stage, due, other, offset in itertools.product(
+        (COMMITTEE, DEPARTMENT), stages, overdue, others, (0, 500)
+    ):
+        where = HazardFilter(stage=stage, overdue=due, **other)
+        run = page(actor, where, now, offset)
+        with Session(engine) as session:
+            run(session)  # warm, as `measure` does
+        samples = []
+        for _ in range(repeat):
+            with Session(engine) as session:
+                started = time.perf_counter()
+                run(session)
+                samples.append(time.perf_counter() - started)
+        shown = ", ".join(f"{k}={v}" for k, v in (("stage", stage), ("overdue", due), *other.items()) if v is not None)
+        medians.append((p50(samples), f"{actor.id}: {shown or 'no filter'}, page {offset // 50 + 1}"))
+    medians.sort(reverse=True)
+    target = TARGETS_MS["list"]
+    return {
+        "combinations": len(medians),
+        "over_target": sum(ms > target for ms, _ in medians),
+        "target_ms": target,
+        "p50_of_medians_ms": round(p50([ms / 1000 for ms, _ in medians]), 1),
+        "slowest": [{"ms": round(ms, 1), "page": name} for ms, name in medians[:5]],
+        "met": medians[0][0] <= target,
     }
 
 
@@ -218,12 +275,19 @@ def run_backend(backend: str, count: int, directory: Path) -> dict[str, Any]:
             results = [
                 measure(engine, name, kind, run, repeat) for name, (kind, run, repeat) in queries(engine, now).items()
             ]
+            combined = filter_combinations(engine, now)
             exported = export(url, engine, directory)
         finally:
             engine.dispose()
     table(f"readside on {backend}: {count} hazards, {loaded['events']} events", results)
+    slowest = combined["slowest"]
+    table(
+        f"list pages on {backend}, every combination of the few-valued filters (median of 3 each)",
+        [{k: v for k, v in combined.items() if k != "slowest"}],
+    )
+    table(f"the slowest of them on {backend}", slowest)
     table(f"ledger export on {backend} (target peak RSS < 200 MB)", [exported])
-    return {"loaded": loaded, "queries": results, "export": exported}
+    return {"loaded": loaded, "queries": results, "filter_combinations": combined, "export": exported}
 
 
 def main(count: int, backends: list[str]) -> None:

@@ -172,3 +172,36 @@ def test_0014_leaves_a_hazards_events_to_their_unique_key(database_url: str, eng
     upgrade(database_url)
     engine.dispose()
     assert "ix_hazard_event_hazard_id" not in event_indexes()
+
+
+def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine: Engine) -> None:
+    def hazard_indexes() -> dict[str, list[str]]:
+        return {
+            str(ix["name"]): list(map(str, ix["column_names"]))
+            for ix in inspect(engine).get_indexes("hazard")
+            if str(ix["name"]).endswith(("_filters", "_stage_deadline", "_overdue", "_board", "_stage"))
+        }
+
+    filters = ["rag", "listed", "source", "reported_at", "hazard_id"]
+    assert hazard_indexes() == {
+        "ix_hazard_stage_filters": ["stage", "next_deadline", *filters],
+        "ix_hazard_overdue_filters": ["next_deadline", "stage", *filters],
+        "ix_hazard_department_filters": ["department", "stage", "next_deadline", "escalation_level", *filters],
+        "ix_hazard_reporter_organisation_filters": ["reporter_organisation", "stage", "next_deadline", *filters],
+        "ix_hazard_industry_transferred_filters": ["industry", "transferred", "stage", "next_deadline", *filters],
+        "ix_hazard_street_board": ["street", "stage", "industry", "rag", "escalation_level", "listed"],
+    }
+
+    command.downgrade(alembic_config(database_url), "0014")
+    engine.dispose()
+    assert hazard_indexes() == {
+        "ix_hazard_stage_deadline": ["stage", "next_deadline"],
+        "ix_hazard_overdue": ["next_deadline", "stage", "reported_at", "hazard_id"],
+        "ix_hazard_department_board": ["department", "stage", "rag", "escalation_level", "listed"],
+        "ix_hazard_reporter_organisation_stage": ["reporter_organisation", "stage"],
+        "ix_hazard_industry_transferred_stage": ["industry", "transferred", "stage"],
+        "ix_hazard_street_board": ["street", "stage", "industry", "rag", "escalation_level", "listed"],
+    }
+    upgrade(database_url)
+    engine.dispose()
+    assert "ix_hazard_department_board" not in hazard_indexes()

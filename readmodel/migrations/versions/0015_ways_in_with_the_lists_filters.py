@@ -1,0 +1,66 @@
+"""every way into the hazard list carries the list's filters, so a filtered page is counted and sorted from one index
+
+A list reaches its hazards by one index per way in: the committee's by the stage or by the next deadline (overdue),
+a department's by each branch of its jurisdiction (its own hazards, those it reported, its industries'). Those
+indexes held the stage at most, so each filter of the 台账 (colour, 挂牌督办, source, overdue) was tested on every
+row the index led to. SQLite, which keeps no statistics here, then often took the filter's own one-column index
+instead (`listed`: 38% of the table) and read each of its rows. At national scale (200,000 hazards), 146 of 384
+filter combinations of the committee's and a department's first and eleventh pages took over 50 ms: a department's
+overdue hazards in 整改 240-530 ms, its 挂牌督办 hazards 250-430 ms.
+
+Each way in now holds the filters and the list's order after its own columns (the next deadline right after the
+stage, so overdue in a stage is a range), and readmodel.queries keeps the few-valued filters out of index
+look-ups: a page's hazards are counted and their ids sorted from the way-in index alone.
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-07
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+FILTERS = ["rag", "listed", "source", "reported_at", "hazard_id"]
+
+# (dropped, its columns) -> (created, its columns): each created index starts with the dropped one's way in.
+REPLACED: list[tuple[tuple[str, list[str]], tuple[str, list[str]]]] = [
+    (
+        ("ix_hazard_stage_deadline", ["stage", "next_deadline"]),
+        ("ix_hazard_stage_filters", ["stage", "next_deadline", *FILTERS]),
+    ),
+    (
+        ("ix_hazard_overdue", ["next_deadline", "stage", "reported_at", "hazard_id"]),
+        ("ix_hazard_overdue_filters", ["next_deadline", "stage", *FILTERS]),
+    ),
+    (
+        # The board's department matrix counts by colour, rung and listing from it as well.
+        ("ix_hazard_department_board", ["department", "stage", "rag", "escalation_level", "listed"]),
+        ("ix_hazard_department_filters", ["department", "stage", "next_deadline", "escalation_level", *FILTERS]),
+    ),
+    (
+        ("ix_hazard_reporter_organisation_stage", ["reporter_organisation", "stage"]),
+        ("ix_hazard_reporter_organisation_filters", ["reporter_organisation", "stage", "next_deadline", *FILTERS]),
+    ),
+    (
+        ("ix_hazard_industry_transferred_stage", ["industry", "transferred", "stage"]),
+        ("ix_hazard_industry_transferred_filters", ["industry", "transferred", "stage", "next_deadline", *FILTERS]),
+    ),
+]
+
+
+def upgrade() -> None:
+    for (old, _), (name, columns) in REPLACED:
+        op.create_index(name, "hazard", columns)
+        op.drop_index(old, table_name="hazard")
+
+
+def downgrade() -> None:
+    for (old, columns), (name, _) in REPLACED:
+        op.create_index(old, "hazard", columns)
+        op.drop_index(name, table_name="hazard")
