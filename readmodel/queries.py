@@ -102,15 +102,18 @@ def hazard_conditions(
     in the page's order, newest first, and test each hazard: every hazard's, or for overdue ones the index of
     hazards with a deadline (`list_hazards` says when)."""
     c = partial(column, indexed=not walked)
+    branches = scope_branches(actor, walked=walked)
     found: list[ColumnElement[bool]] = []
     for field, value in (
         (Hazard.stage, where.stage),
         (Hazard.street, where.street),
-        (Hazard.industry, where.industry),
         (Hazard.department, where.department),
     ):
         if value is not None:
             found.append(c(field) == value)
+    if where.industry is not None:
+        # Fourteen values: within a jurisdiction its ways in hold it, and the industry's own index would win ties.
+        found.append(column(Hazard.industry, indexed=not walked and branches is None) == where.industry)
     # A few values each, so never the way in: without statistics SQLite takes `listed = 1` for as rare as a
     # department's hazards, and reads a third of the table. Every way in carries them (migration 0015).
     few_valued: list[tuple[Any, Any]] = [
@@ -136,7 +139,6 @@ def hazard_conditions(
                 col(Hazard.location).like(pattern),
             )
         )
-    branches = scope_branches(actor, walked=walked)
     if branches is None:
         return found
     scoped = or_(*(and_(branch, *found) for branch in branches))
