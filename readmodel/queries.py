@@ -187,6 +187,9 @@ def list_hazards(
 ) -> HazardsPublic:
     conditions = hazard_conditions(actor, where, now)
     count = session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
+    if offset >= count:
+        # Nothing to page through: a filter nothing matches would be tested on every hazard for an empty page.
+        return HazardsPublic(data=[], count=count)
     # The page's ids first, then their rows: the ids can be sorted from an index alone, where sorting whole rows
     # reads every match (all 80,000 overdue hazards for a page of 50 at national scale).
     page_order = order
@@ -195,9 +198,6 @@ def list_hazards(
     elif order is NEWEST_FIRST and where.overdue:
         # Few overdue: taken by the deadline index and sorted, where SQLite would walk every hazard with a deadline.
         page_order = NEWEST_FIRST_SORTED
-    if offset >= count:
-        # Nothing to page through: a filter nothing matches would be tested on every hazard for an empty page.
-        return HazardsPublic(data=[], count=count)
     page = select(Hazard.hazard_id).where(*conditions).order_by(*page_order).offset(offset).limit(limit)
     rows = session.exec(select(Hazard).where(col(Hazard.hazard_id).in_(page)).order_by(*order)).all()
     return HazardsPublic(data=[HazardPublic.model_validate(row) for row in rows], count=count)
