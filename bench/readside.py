@@ -134,6 +134,17 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
             50,
         ),
         "list: department scope, listed, page 11": ("list", listing(DEPARTMENT, HazardFilter(listed=True), 500), 50),
+        # Finding-date windows: the oldest (a window that ends), and the last month's in one stage.
+        "list: committee, found before a date, page 11": (
+            "list",
+            listing(COMMITTEE, HazardFilter(found_to=now.date() - timedelta(days=300)), 500),
+            50,
+        ),
+        "list: department scope, found this month, not overdue": (
+            "list",
+            listing(DEPARTMENT, HazardFilter(found_from=now.date() - timedelta(days=30), overdue=False)),
+            50,
+        ),
         "board: street x industry": (
             "board",
             session_call(

@@ -195,8 +195,10 @@ def list_hazards(
     page_order = order
     if order is NEWEST_FIRST and walks(where, count, offset + limit, partial(rows_estimate, session, Hazard)):
         conditions = hazard_conditions(actor, where, now, walked=True)
-    elif order is NEWEST_FIRST and where.overdue:
+    elif order is NEWEST_FIRST and (where.overdue or where.found_to is not None):
         # Few overdue: taken by the deadline index and sorted, where SQLite would walk every hazard with a deadline.
+        # A window that ends: taken by the finding date's index and sorted (migration 0015's holds the order), where
+        # SQLite would walk from the newest to its old hazards (330-360 ms at national scale).
         page_order = NEWEST_FIRST_SORTED
     page = select(Hazard.hazard_id).where(*conditions).order_by(*page_order).offset(offset).limit(limit)
     rows = session.exec(select(Hazard).where(col(Hazard.hazard_id).in_(page)).order_by(*order)).all()

@@ -191,6 +191,9 @@ def test_sqlite_answers_a_departments_hazards_in_a_stage_and_the_overdue_page_fr
         (ACTORS[0], HazardFilter(source=Source.TIP_OFF, overdue=True), 1),
         (ACTORS[4], HazardFilter(industry=Industry.GAS, overdue=False), 3),
         (ACTORS[0], HazardFilter(industry=Industry.HAZARDOUS_CHEMICALS, stage=Stage.RECTIFY, overdue=True), 1),
+        (ACTORS[0], HazardFilter(found_to=(NOW - timedelta(days=8)).date()), 1),
+        (ACTORS[0], HazardFilter(stage=Stage.PLAN, found_from=(NOW - timedelta(days=12)).date()), 1),
+        (ACTORS[4], HazardFilter(found_from=(NOW - timedelta(days=12)).date(), overdue=False), 3),
     ],
 )
 def test_sqlite_takes_a_filtered_page_by_its_ways_in_not_by_a_filters_own_index(

@@ -176,18 +176,20 @@ def test_0014_leaves_a_hazards_events_to_their_unique_key(database_url: str, eng
 
 def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine: Engine) -> None:
     def hazard_indexes() -> dict[str, list[str]]:
-        ends = ("_filters", "_stage_deadline", "_overdue", "_board", "_stage", "_reported_at_id")
+        ends = ("_filters", "_stage_deadline", "_overdue", "_board", "_stage", "_reported_at_id", "_found_at")
         return {
             str(ix["name"]): list(map(str, ix["column_names"]))
             for ix in inspect(engine).get_indexes("hazard")
             if str(ix["name"]).endswith(ends)
         }
 
-    filters, order = ["industry", "rag", "listed", "source"], ["reported_at", "hazard_id"]
+    few, order = ["rag", "listed", "source"], ["reported_at", "hazard_id"]
+    filters = ["industry", *few, "found_at"]
     assert hazard_indexes() == {
         "ix_hazard_stage_filters": ["stage", "next_deadline", *filters, *order],
         "ix_hazard_overdue_filters": ["next_deadline", "stage", *filters, *order],
         "ix_hazard_newest_filters": [*order, "stage", "next_deadline", *filters],
+        "ix_hazard_found_filters": ["found_at", "stage", "next_deadline", "industry", *few, *order],
         "ix_hazard_department_filters": ["department", "stage", "next_deadline", "escalation_level", *filters, *order],
         "ix_hazard_reporter_organisation_filters": [
             "reporter_organisation",
@@ -213,6 +215,7 @@ def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine
         "ix_hazard_stage_deadline": ["stage", "next_deadline"],
         "ix_hazard_overdue": ["next_deadline", "stage", *order],
         "ix_hazard_reported_at_id": order,
+        "ix_hazard_found_at": ["found_at"],
         "ix_hazard_department_board": ["department", "stage", "rag", "escalation_level", "listed"],
         "ix_hazard_reporter_organisation_stage": ["reporter_organisation", "stage"],
         "ix_hazard_industry_transferred_stage": ["industry", "transferred", "stage"],
