@@ -104,20 +104,23 @@ def measure(engine: Engine, name: str, kind: str, run: Callable[[], object], rep
     }
 
 
+def session_call(engine: Engine, call: Callable[[Session], object]) -> Callable[[], object]:
+    """`call` in a session of its own, as the API's and the board's requests run."""
+
+    def run() -> object:
+        with Session(engine) as session:
+            return call(session)
+
+    return run
+
+
 def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], object], int]]:
-    def session_call(call: Callable[[Session], object]) -> Callable[[], object]:
-        def run() -> object:
-            with Session(engine) as session:
-                return call(session)
-
-        return run
-
     def listing(actor: Actor, where: HazardFilter, offset: int = 0) -> Callable[[], object]:
-        return session_call(page(actor, where, now, offset))
+        return session_call(engine, page(actor, where, now, offset))
 
     def statistics(actor: Actor, group_by: GroupBy) -> Callable[[], object]:
         query = StatisticsQuery(group_by=group_by, as_of=now - timedelta(days=90), cutoff_year=now.year)
-        return session_call(lambda s: hazard_statistics(session=s, scope=scope_condition(actor), query=query))
+        return session_call(engine, lambda s: hazard_statistics(session=s, scope=scope_condition(actor), query=query))
 
     return {
         "list: committee, street+stage": (
@@ -134,7 +137,7 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
             50,
         ),
         "list: department scope, listed, page 11": ("list", listing(DEPARTMENT, HazardFilter(listed=True), 500), 50),
-        # Finding-date windows: the oldest (a window that ends), and the last month's in one stage.
+        # Finding-date windows: the oldest (a window that ends), and a department's last month, not overdue.
         "list: committee, found before a date, page 11": (
             "list",
             listing(COMMITTEE, HazardFilter(found_to=now.date() - timedelta(days=300)), 500),
@@ -148,14 +151,15 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
         "board: street x industry": (
             "board",
             session_call(
-                lambda s: open_matrix(session=s, actor=COMMITTEE, row=Hazard.street, column=Hazard.industry, now=now)
+                engine,
+                lambda s: open_matrix(session=s, actor=COMMITTEE, row=Hazard.street, column=Hazard.industry, now=now),
             ),
             10,
         ),
         "board: department": (
             "board",
             session_call(
-                lambda s: open_matrix(session=s, actor=COMMITTEE, row=Hazard.department, column=None, now=now)
+                engine, lambda s: open_matrix(session=s, actor=COMMITTEE, row=Hazard.department, column=None, now=now)
             ),
             10,
         ),
@@ -194,16 +198,9 @@ def filter_combinations(engine: Engine, now: datetime, repeat: int = 3) -> dict[
     for actor, stage, due, other, offset in itertools.product(
         (COMMITTEE, DEPARTMENT), stages, overdue, others, (0, 500)
     ):
-        where = HazardFilter(stage=stage, overdue=due, **other)
-        run = page(actor, where, now, offset)
-        with Session(engine) as session:
-            run(session)  # warm, as `measure` does
-        samples = []
-        for _ in range(repeat):
-            with Session(engine) as session:
-                started = time.perf_counter()
-                run(session)
-                samples.append(time.perf_counter() - started)
+        run = session_call(engine, page(actor, HazardFilter(stage=stage, overdue=due, **other), now, offset))
+        run()  # warm, as `measure` does
+        samples = timed(run, repeat)
         shown = ", ".join(f"{k}={v}" for k, v in (("stage", stage), ("overdue", due), *other.items()) if v is not None)
         medians.append((p50(samples), f"{actor.id}: {shown or 'no filter'}, page {offset // 50 + 1}"))
     medians.sort(reverse=True)

@@ -220,26 +220,29 @@ def test_an_empty_page_is_not_looked_for(engine: Engine) -> None:
         conn.execute(insert(Hazard), grid())
     committee = ACTORS[0]
 
-    def page(where: HazardFilter, offset: int) -> int:
-        def run() -> None:
-            with Session(engine) as session:
-                list_hazards(session=session, actor=committee, where=where, now=NOW, offset=offset, limit=50)
+    def statements(where: HazardFilter, offset: int) -> int:
+        return len(page_statements(engine, committee, where, offset))
 
-        return len(captured(engine, run))
+    assert statements(HazardFilter(stage=Stage.RECTIFY), offset=0) == 2  # the count, then the page
+    assert statements(HazardFilter(stage=Stage.RECTIFY), offset=10_000) == 1
+    assert statements(HazardFilter(stage=Stage.VERIFY), offset=0) == 1  # the grid has none in 核查
 
-    assert page(HazardFilter(stage=Stage.RECTIFY), offset=0) == 2  # the count, then the page
-    assert page(HazardFilter(stage=Stage.RECTIFY), offset=10_000) == 1
-    assert page(HazardFilter(stage=Stage.VERIFY), offset=0) == 1  # the grid has none in 核查
+
+def page_statements(engine: Engine, actor: Actor, where: HazardFilter, offset: int = 0) -> list[tuple[str, Any]]:
+    """The statements (with their parameters) a page of 50 sends: the count, then, unless it is empty, the page."""
+
+    def page() -> None:
+        with Session(engine) as session:
+            list_hazards(session=session, actor=actor, where=where, now=NOW, offset=offset, limit=50)
+
+    return captured(engine, page)
 
 
 def page_plans(engine: Engine, actor: Actor, where: HazardFilter) -> list[list[str]]:
     """SQLite's plans of the first page's statements: the count, then the page."""
-
-    def page() -> None:
-        with Session(engine) as session:
-            list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
-
-    plans = [sqlite_plan(engine, statement, parameters) for statement, parameters in captured(engine, page)]
+    plans = [
+        sqlite_plan(engine, statement, parameters) for statement, parameters in page_statements(engine, actor, where)
+    ]
     assert len(plans) == 2, plans
     return plans
 
@@ -256,11 +259,7 @@ def test_sqlite_walks_a_page_of_many_overdue_hazards_newest_first_and_sorts_a_fe
     committee, department = ACTORS[0], ACTORS[4]
 
     def page_plan(actor: Actor, where: HazardFilter) -> tuple[str, list[str]]:
-        def page() -> None:
-            with Session(engine) as session:
-                list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
-
-        _, (statement, parameters) = captured(engine, page)  # the count, then the page
+        _, (statement, parameters) = page_statements(engine, actor, where)  # the count, then the page
         return statement, sqlite_plan(engine, statement, parameters)
 
     statement, plan = page_plan(committee, HazardFilter(overdue=True))  # the grid's 12 overdue hazards are few
@@ -303,11 +302,7 @@ def test_sqlite_walks_a_page_of_many_matches_newest_first_whatever_narrows_them(
     committee, department = ACTORS[0], ACTORS[4]
 
     def page_plan(actor: Actor, where: HazardFilter) -> list[str]:
-        def page() -> None:
-            with Session(engine) as session:
-                list_hazards(session=session, actor=actor, where=where, now=NOW, offset=0, limit=50)
-
-        _, (statement, parameters) = captured(engine, page)  # the count, then the page
+        _, (statement, parameters) = page_statements(engine, actor, where)  # the count, then the page
         return sqlite_plan(engine, statement, parameters)
 
     # The committee's filters are tested in the walked index (migration 0015); a jurisdiction's columns are read from
