@@ -31,6 +31,7 @@ from sqlalchemy import (
     delete,
     extract,
     func,
+    inspect,
     or_,
     select,
     true,
@@ -54,8 +55,18 @@ EFFECTIVENESS_RUNGS = (Rung.NOTICE_LETTER, Rung.SUMMONS, Rung.LISTING, Rung.CIRC
 # (the `imported` facts). Any other event leaves it as it was.
 TIMELINE_ACTIONS = frozenset({Action.SUBMIT_PLAN, Action.LIST, Action.DELIST, Action.ESCALATE})
 
-event = aliased(HazardEventRow, name="e")
-delisting = aliased(HazardEventRow, name="d")
+
+def _event_alias(name: str) -> type[HazardEventRow]:
+    alias = aliased(HazardEventRow, name=name)
+    # SQLAlchemy fills an alias's index of its columns on first use, without a lock (_init_proxy_index). Threads
+    # first building statements over one alias at once could find it half-filled and leave a column unaliased: a
+    # join of every event, which listed a hazard twice in a rebuild's concurrent heals. Filled here, by the import.
+    inspect(alias).selectable.c.corresponding_column(HazardEventRow.__table__.c.seq)  # type: ignore[attr-defined]
+    return alias
+
+
+event = _event_alias("e")
+delisting = _event_alias("d")
 
 
 def changes_timeline(change: HazardEvent) -> bool:
