@@ -33,6 +33,26 @@ STREETS = 2000
 DEPARTMENTS = 20  # 200,000 hazards: 10,000 per department, the size of the export scenario
 INDUSTRIES = list(Industry)
 BATCH = 5000
+# Titles and places as varied as a ledger's, so the search's index (migration 0016) holds text of a real size.
+TITLES = (
+    "储罐区可燃气体报警装置失效",
+    "涉爆粉尘作业区域未采取防爆措施",
+    "有限空间作业未执行先通风再检测后作业",
+    "液氨制冷车间未设置泄漏报警及紧急切断装置",
+    "危险化学品仓库超量储存",
+    "建筑施工深基坑未按方案支护",
+    "燃气管道被违章占压",
+    "矿山井下未设置双回路供电",
+    "熔融金属吊运未使用冶金起重机",
+    "人员密集场所安全出口被锁闭",
+    "自动喷水灭火系统损坏未修复",
+    "烟花爆竹生产工房超员作业",
+    "锂电池仓储区未设置防火分隔",
+    "高处作业平台防护栏缺失",
+    "压力容器超期未检验",
+    "化工装置安全阀未定期校验",
+)
+PLACES = ("储罐区", "生产车间", "仓库", "配电室", "锅炉房", "装卸站台", "办公楼")
 
 Template = tuple[dict[str, Any], list[dict[str, Any]]]
 
@@ -143,9 +163,12 @@ def hazards(
         shift = -timedelta(seconds=rng.randrange(365 * 86400))
         hazard_id = f"{110000 + i % 3000:06d}-{now.year}-{i:06d}"
         row = dict(hazard)
+        street = f"街道{i % STREETS:04d}"
         row.update(
             hazard_id=hazard_id,
-            street=f"街道{i % STREETS:04d}",
+            title=TITLES[i % len(TITLES)],
+            location=f"{street} {i % 300 + 1} 号{PLACES[i % len(PLACES)]}",
+            street=street,
             department=f"部门{i % DEPARTMENTS:02d}",
             industry=INDUSTRIES[i % len(INDUSTRIES)],
             enterprise_name=f"企业{i % 50000:05d}有限公司",

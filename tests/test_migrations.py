@@ -6,14 +6,16 @@ from typing import Any
 import pytest
 from alembic import command
 from pydantic import BaseModel
-from sqlalchemy import Engine, inspect, select
-from sqlmodel import SQLModel
+from sqlalchemy import Engine, func, inspect, select
+from sqlmodel import Session, SQLModel
 
 from contracts.deadlines import RUNG_LEVELS, DeadlineKind, Owner, Rung
 from contracts.enums import Action, ReviewDecision, Stage
 from contracts.hazard import HazardRecord, ListingOrder, Transfer
 from readmodel.migrate import alembic_config, upgrade
 from readmodel.projection import repair_escalations, write_projection
+from readmodel.queries import HazardFilter, list_hazards
+from readmodel.search import holds, phrase
 from tests.conftest import sqlite_plan
 from tests.scenarios import (
     COMMITTEE,
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.databases
 HAZARDS = SQLModel.metadata.tables["hazard"]
 PERIODS = SQLModel.metadata.tables["listing_period"]
 RUNGS = SQLModel.metadata.tables["escalation"]
+SEARCHED = ("hazard_id", "title", "enterprise_name", "location")
 
 
 def hazard_rows(engine: Engine) -> list[dict[str, Any]]:
@@ -224,3 +227,64 @@ def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine
     upgrade(database_url)
     engine.dispose()
     assert "ix_hazard_department_board" not in hazard_indexes()
+
+
+def test_0016_indexes_the_search_by_trigrams_and_keeps_the_index_in_step(database_url: str, engine: Engine) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+
+    def searched(text: str) -> list[str]:
+        with Session(engine) as session:
+            page = list_hazards(
+                session=session, actor=COMMITTEE, where=HazardFilter(text=text), now=now, offset=0, limit=50
+            )
+        return [hazard.hazard_id for hazard in page.data]
+
+    def indexed(text: str) -> list[str]:
+        """What SQLite's index finds (readmodel.search); on PostgreSQL, whether the search can go by a trigram index
+        of each column (the table is too small for the planner to choose them unless told to)."""
+        with engine.connect() as conn:
+            if sqlite:
+                found = conn.exec_driver_sql(
+                    "SELECT hazard_id FROM hazard_text WHERE hazard_text MATCH ?", (phrase(text),)
+                )
+                return sorted(found.scalars())
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            counted = select(func.count()).select_from(HAZARDS).where(holds(text))
+            sql = str(counted.compile(engine, compile_kwargs={"literal_binds": True}))
+            plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
+            return ["trigram indexes"] if all(f"ix_hazard_{c}_trigrams" in plan for c in SEARCHED) else [plan]
+
+    now = datetime.now(UTC)
+    command.downgrade(alembic_config(database_url), "0015")
+    engine.dispose()
+    for hazard_id in ("S-1", "S-2"):
+        record = open_hazard(hazard_id, report(), ENTERPRISE, now)
+        write_projection(engine, record.state, record.events)
+    upgrade(database_url)
+    engine.dispose()
+    # Hazards written before the migration are in the index.
+    assert indexed("恒达化工") == (["S-1", "S-2"] if sqlite else ["trigram indexes"])
+    assert searched("恒达化工") == ["S-2", "S-1"]  # newest first; the ids break the tie
+    assert searched("S-1") == ["S-1"]
+    # Written, changed and deleted after it: the index follows.
+    record = open_hazard("S-3", report(), ENTERPRISE, now)
+    write_projection(engine, record.state, record.events)
+    with engine.begin() as conn:
+        conn.execute(HAZARDS.update().where(HAZARDS.c.hazard_id == "S-1").values(location="北辰区 1 号仓库"))
+        conn.execute(HAZARDS.delete().where(HAZARDS.c.hazard_id == "S-2"))
+    assert searched("北辰区") == ["S-1"]
+    assert searched("华苑路") == ["S-3"]
+    assert searched("恒达化工") == ["S-3", "S-1"]
+    if sqlite:
+        assert indexed("北辰区") == ["S-1"]
+        assert indexed("华苑路") == ["S-3"]
+        assert indexed("恒达化工") == ["S-1", "S-3"]
+
+    command.downgrade(alembic_config(database_url), "0015")
+    engine.dispose()
+    assert not ({"hazard_text", "hazard_text_rowid"} & set(inspect(engine).get_table_names()))
+    assert not any(str(ix["name"]).endswith("_trigrams") for ix in inspect(engine).get_indexes("hazard"))
+    upgrade(database_url)
+    engine.dispose()
+    assert searched("华苑路") == ["S-3"]
+    assert indexed("恒达化工") == (["S-1", "S-3"] if sqlite else ["trigram indexes"])
