@@ -229,7 +229,7 @@ def test_sqlite_looks_a_search_up_in_its_index_when_few_hazards_hold_it(
     """Guards migration 0016 and readmodel.search: a text of three characters or more that few hazards hold is found
     by the trigram index, and the hazards it names by their key; any other is found by one read of the table, where
     SQLite walked the newest-first index and looked up every hazard's row (an enterprise's 4 hazards at national
-    scale: 513 ms; one read of the table 221 ms; looked up, 1-2 ms). (This test runs on SQLite only.)"""
+    scale: 513 ms; one read of the table 221 ms; looked up, 2.1-2.5 ms). (This test runs on SQLite only.)"""
     with engine.begin() as conn:
         conn.execute(insert(Hazard), grid())
     committee = ACTORS[0]
