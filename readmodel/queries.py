@@ -189,8 +189,12 @@ def list_hazards(
     # reads every match (all 80,000 overdue hazards for a page of 50 at national scale).
     page_order = order
     # A text looked up is held by few hazards (fewer than readmodel.search.FEW_HOLDING): they are sorted.
-    walked = not text_looked_up and walks(where, count, offset + limit, partial(rows_estimate, session, Hazard))
-    if order is NEWEST_FIRST and walked:
+    walked = (
+        order is NEWEST_FIRST
+        and not text_looked_up
+        and walks(where, count, offset + limit, partial(rows_estimate, session, Hazard))
+    )
+    if walked:
         conditions = hazard_conditions(actor, where, now, walked=True)
     elif order is NEWEST_FIRST and (where.overdue or where.found_to is not None or where.text):
         # Few overdue: taken by the deadline index and sorted, where SQLite would walk every hazard with a deadline.
