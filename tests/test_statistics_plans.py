@@ -1,19 +1,25 @@
 """How SQLite answers statistics over every hazard: grouped by street or industry, from the index led by the group
-(migration 0013), which brings the rows grouped; otherwise from ix_hazard_statistics. (This test runs on SQLite
-only: PostgreSQL groups by hashing.)"""
+(migration 0013), which brings the rows grouped; otherwise from ix_hazard_statistics. (PostgreSQL groups by hashing;
+its test here is of a look-up made for each hazard counted.)"""
 
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bench.dataset import load
 from bench.readside import COMMITTEE, DEPARTMENT, captured
 from contracts.clock import CHINA_TZ
 from contracts.hazard import Actor
+from readmodel.db import make_engine
+from readmodel.migrate import upgrade
+from readmodel.models import Hazard, ListingPeriodRow
 from readmodel.queries import scope_condition
 from readmodel.statistics import GroupBy, StatisticsQuery, hazard_statistics
 from tests.conftest import sqlite_plan
+from tests.postgres import PostgresServer
 
 SORTED = "USE TEMP B-TREE FOR GROUP BY"
 
@@ -51,3 +57,50 @@ def test_sqlite_counts_every_hazard_by_street_or_industry_from_the_index_led_by_
         plan(COMMITTEE, GroupBy.STREET, found_from=(now - timedelta(days=60)).date()),
     ):
         assert not any(step.startswith("SCAN hazard") for step in steps), "\n".join(steps)
+
+
+def test_postgresql_looks_up_listing_periods_only_for_hazards_listed_by_then(postgres: PostgresServer) -> None:
+    # A hazard never listed has no listed_since: `listed_since <= as_of AND <look-up>` is NULL AND x there, which
+    # PostgreSQL must evaluate x to settle, so it looked up every counted hazard's periods.
+    url = postgres.create_database()
+    upgrade(url)
+    engine = make_engine(url)
+    now = datetime.now(CHINA_TZ)
+    as_of = now - timedelta(days=90)
+    load(engine, 300, now=now)
+    with Session(engine) as session:
+        listed = session.exec(
+            select(Hazard.hazard_id).where(col(Hazard.reported_at) <= as_of).order_by(col(Hazard.hazard_id)).limit(3)
+        ).all()
+        for hazard_id in listed:
+            hazard = session.get_one(Hazard, hazard_id)
+            hazard.listed_since = hazard.reported_at
+            session.add(hazard)
+            # Periods enough that, with work_mem at its least, PostgreSQL cannot hash them all once: it looks them
+            # up for each hazard, and the plan counts the look-ups.
+            session.add_all(
+                ListingPeriodRow(hazard_id=hazard_id, seq=seq, listed_at=hazard.reported_at) for seq in range(2000)
+            )
+        session.commit()
+    query = StatisticsQuery(group_by=GroupBy.INDUSTRY, as_of=as_of, cutoff_year=now.year)
+
+    def run() -> None:
+        with Session(engine) as session:
+            assert hazard_statistics(session=session, scope=None, query=query).total.listed == len(listed)
+
+    ((statement, parameters),) = captured(engine, run)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        connection.exec_driver_sql("SET work_mem = '64kB'")
+        plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters).scalar_one()
+    plan = plan[0]["Plan"]
+    engine.dispose()
+
+    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    look_ups = [node for node in nodes(plan) if node.get("Relation Name") == "listing_period"]
+    assert look_ups, plan
+    assert sum(node["Actual Loops"] for node in look_ups) == len(listed), look_ups
