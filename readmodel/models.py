@@ -20,20 +20,20 @@ def code(*, index: bool = False, default: Any = ...) -> Any:
     return Field(default=default, sa_type=String(32), index=index)
 
 
-# The hazard table's composite indexes, chosen from query plans at national scale, are in the migrations (0006-0008).
+# The hazard table's indexes, chosen from query plans at national scale, are in the migrations (0006-0017).
 class HazardBase(SQLModel):
     hazard_id: str = Field(primary_key=True, max_length=64)
     title: str = Field(max_length=200)
-    enterprise_name: str = Field(max_length=200, index=True)
+    enterprise_name: str = Field(max_length=200)
     enterprise_credit_code: str = Field(max_length=18, index=True)
     street: str = Field(max_length=200)
     industry: Industry = code(index=True)
     department: str = Field(max_length=200)
-    source: Source = code(index=True)
+    source: Source = code()
     criterion_standard: str = Field(max_length=200)
     criterion_clause: str = Field(max_length=200)
     location: str = Field(max_length=200)
-    found_at: datetime = aware(index=True)
+    found_at: datetime = aware()
     reported_at: datetime = aware()
     reporter_id: str = Field(max_length=200)
     reporter_name: str = Field(max_length=200)
@@ -49,7 +49,7 @@ class HazardBase(SQLModel):
     next_deadline: datetime | None = aware(nullable=True)
     closed_at: datetime | None = aware(nullable=True)
     rag: Rag = code(default=Rag.GREEN, index=True)
-    escalation_level: int = Field(default=0, index=True)
+    escalation_level: int = Field(default=0)
     listed: bool = Field(default=False, index=True)
     penalty_exempt: bool = False
     policy_version: int = 0

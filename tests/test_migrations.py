@@ -10,11 +10,11 @@ from sqlalchemy import Engine, func, inspect, select
 from sqlmodel import Session, SQLModel
 
 from contracts.deadlines import RUNG_LEVELS, DeadlineKind, Owner, Rung
-from contracts.enums import Action, ReviewDecision, Stage
+from contracts.enums import Action, ReviewDecision, Source, Stage
 from contracts.hazard import HazardRecord, ListingOrder, Transfer
 from readmodel.migrate import alembic_config, upgrade
 from readmodel.projection import repair_escalations, write_projection
-from readmodel.queries import HazardFilter, list_hazards
+from readmodel.queries import HazardFilter, hazard_conditions, list_hazards
 from readmodel.search import holds, phrase
 from tests.conftest import sqlite_plan
 from tests.scenarios import (
@@ -288,3 +288,49 @@ def test_0016_indexes_the_search_by_trigrams_and_keeps_the_index_in_step(databas
     engine.dispose()
     assert searched("华苑路") == ["S-3"]
     assert indexed("恒达化工") == (["S-1", "S-3"] if sqlite else ["trigram indexes"])
+
+
+def test_0017_counts_a_sources_hazards_from_its_index_on_postgresql_and_drops_three_unused(
+    database_url: str, engine: Engine
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+    unused = {"ix_hazard_source", "ix_hazard_enterprise_name", "ix_hazard_escalation_level"}
+    counted = "ix_hazard_source_stage_next_deadline"
+
+    def hazard_indexes() -> dict[str, list[str]]:
+        return {str(ix["name"]): list(map(str, ix["column_names"])) for ix in inspect(engine).get_indexes("hazard")}
+
+    indexes = hazard_indexes()
+    assert not unused & set(indexes), indexes
+    if sqlite:
+        assert counted not in indexes
+    else:
+        assert indexes[counted] == ["source", "stage", "next_deadline"]
+        # The committee's count of a source's hazards not overdue can be answered from the index alone (the table is
+        # too small for the planner to choose it unless told to).
+        with Session(engine) as session:
+            conditions = hazard_conditions(
+                COMMITTEE, HazardFilter(source=Source.SELF_INSPECTION, overdue=False), datetime.now(UTC)
+            )
+            sql = str(
+                select(func.count())
+                .select_from(HAZARDS)
+                .where(*conditions)
+                .compile(engine, compile_kwargs={"literal_binds": True})
+            )
+            session.connection().exec_driver_sql("SET enable_seqscan = off")
+            plan = "\n".join(session.connection().exec_driver_sql(f"EXPLAIN {sql}").scalars())
+        assert f"Index Only Scan using {counted}" in plan, plan
+
+    command.downgrade(alembic_config(database_url), "0016")
+    engine.dispose()
+    indexes = hazard_indexes()
+    assert {name: indexes[name] for name in unused} == {
+        "ix_hazard_source": ["source"],
+        "ix_hazard_enterprise_name": ["enterprise_name"],
+        "ix_hazard_escalation_level": ["escalation_level"],
+    }
+    assert counted not in indexes
+    upgrade(database_url)
+    engine.dispose()
+    assert not unused & set(hazard_indexes())
