@@ -362,8 +362,8 @@ def _counted(
         "open": count(is_open),
         "overdue": count(and_(is_open, col(Hazard.next_deadline) < as_of)),
         # Only a hazard listed by then has listing periods to look through. A CASE, not an AND: for a hazard never
-        # listed the comparison is NULL, and NULL AND x must evaluate x, so both databases ran the look-up for every
-        # hazard counted (PostgreSQL, national statistics by industry: 224 ms, 105 of them this look-up).
+        # listed the comparison is NULL, and NULL AND x must evaluate x, so PostgreSQL ran the look-up for every hazard
+        # counted (national statistics by industry: 224 ms, 105 of them this look-up).
         "listed": count(case((col(Hazard.listed_since) <= as_of, listing), else_=false())),
         "five_in_place": count(and_(planned, col(Hazard.five_in_place) == true())),
         "funds_yuan": func.sum(col(Hazard.funds_yuan)).filter(planned),
