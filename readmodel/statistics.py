@@ -363,7 +363,7 @@ def _counted(
         "overdue": count(and_(is_open, col(Hazard.next_deadline) < as_of)),
         # Only a hazard listed by then has listing periods to look through. A CASE, not an AND: for a hazard never
         # listed the comparison is NULL, and NULL AND x must evaluate x, so PostgreSQL ran the look-up for every hazard
-        # counted (national statistics by industry: 224 ms, 105 of them this look-up).
+        # counted (national statistics by industry: about 105 ms of 224).
         "listed": count(case((col(Hazard.listed_since) <= as_of, listing), else_=false())),
         "five_in_place": count(and_(planned, col(Hazard.five_in_place) == true())),
         "funds_yuan": func.sum(col(Hazard.funds_yuan)).filter(planned),
