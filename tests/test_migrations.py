@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from alembic import command
 from pydantic import BaseModel
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import ColumnElement, Engine, func, inspect, select
 from sqlmodel import Session, SQLModel
 
 from contracts.deadlines import RUNG_LEVELS, DeadlineKind, Owner, Rung
@@ -55,6 +55,16 @@ def period_rows(engine: Engine) -> list[dict[str, Any]]:
 def rung_rows(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(select(RUNGS).order_by(RUNGS.c.id)).mappings()]
+
+
+def counted_plan(engine: Engine, *conditions: ColumnElement[bool]) -> str:
+    """PostgreSQL's plan for counting the hazards meeting `conditions`, told to take an index where one serves: the
+    tables here are too small for the planner to choose one by itself."""
+    counted = select(func.count()).select_from(HAZARDS).where(*conditions)
+    sql = str(counted.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        return "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
 
 
 def walked(hazard_id: str, path: Path, at: datetime) -> HazardRecord:
@@ -241,18 +251,13 @@ def test_0016_indexes_the_search_by_trigrams_and_keeps_the_index_in_step(databas
 
     def indexed(text: str) -> list[str]:
         """What SQLite's index finds (readmodel.search); on PostgreSQL, whether the search can go by a trigram index
-        of each column (the table is too small for the planner to choose them unless told to)."""
-        with engine.connect() as conn:
-            if sqlite:
-                found = conn.exec_driver_sql(
-                    "SELECT hazard_id FROM hazard_text WHERE hazard_text MATCH ?", (phrase(text),)
-                )
-                return sorted(found.scalars())
-            conn.exec_driver_sql("SET enable_seqscan = off")
-            counted = select(func.count()).select_from(HAZARDS).where(holds(text))
-            sql = str(counted.compile(engine, compile_kwargs={"literal_binds": True}))
-            plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
+        of each column."""
+        if not sqlite:
+            plan = counted_plan(engine, holds(text))
             return ["trigram indexes"] if all(f"ix_hazard_{c}_trigrams" in plan for c in SEARCHED) else [plan]
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql("SELECT hazard_id FROM hazard_text WHERE hazard_text MATCH ?", (phrase(text),))
+            return sorted(found.scalars())
 
     now = datetime.now(UTC)
     command.downgrade(alembic_config(database_url), "0015")
@@ -306,20 +311,9 @@ def test_0017_counts_a_sources_hazards_from_its_index_on_postgresql_and_drops_th
         assert counted not in indexes
     else:
         assert indexes[counted] == ["source", "stage", "next_deadline"]
-        # The committee's count of a source's hazards not overdue can be answered from the index alone (the table is
-        # too small for the planner to choose it unless told to).
-        with Session(engine) as session:
-            conditions = hazard_conditions(
-                COMMITTEE, HazardFilter(source=Source.SELF_INSPECTION, overdue=False), datetime.now(UTC)
-            )
-            sql = str(
-                select(func.count())
-                .select_from(HAZARDS)
-                .where(*conditions)
-                .compile(engine, compile_kwargs={"literal_binds": True})
-            )
-            session.connection().exec_driver_sql("SET enable_seqscan = off")
-            plan = "\n".join(session.connection().exec_driver_sql(f"EXPLAIN {sql}").scalars())
+        # The committee's count of a source's hazards not overdue can be answered from the index alone.
+        where = HazardFilter(source=Source.SELF_INSPECTION, overdue=False)
+        plan = counted_plan(engine, *hazard_conditions(COMMITTEE, where, datetime.now(UTC)))
         assert f"Index Only Scan using {counted}" in plan, plan
 
     command.downgrade(alembic_config(database_url), "0016")

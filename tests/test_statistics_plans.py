@@ -4,8 +4,10 @@ its test here is of a look-up made for each hazard counted.)"""
 
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -14,12 +16,10 @@ from bench.readside import COMMITTEE, DEPARTMENT, captured
 from contracts.clock import CHINA_TZ
 from contracts.hazard import Actor
 from readmodel.db import make_engine
-from readmodel.migrate import upgrade
 from readmodel.models import Hazard, ListingPeriodRow
 from readmodel.queries import scope_condition
 from readmodel.statistics import GroupBy, StatisticsQuery, hazard_statistics
-from tests.conftest import sqlite_plan
-from tests.postgres import PostgresServer
+from tests.conftest import new_database_url, sqlite_plan
 
 SORTED = "USE TEMP B-TREE FOR GROUP BY"
 
@@ -59,12 +59,12 @@ def test_sqlite_counts_every_hazard_by_street_or_industry_from_the_index_led_by_
         assert not any(step.startswith("SCAN hazard") for step in steps), "\n".join(steps)
 
 
-def test_postgresql_looks_up_listing_periods_only_for_hazards_listed_by_then(postgres: PostgresServer) -> None:
+def test_postgresql_looks_up_listing_periods_only_for_hazards_listed_by_then(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     # A hazard never listed has no listed_since: `listed_since <= as_of AND <look-up>` is NULL AND x there, which
     # PostgreSQL must evaluate x to settle, so it looked up every counted hazard's periods.
-    url = postgres.create_database()
-    upgrade(url)
-    engine = make_engine(url)
+    engine = make_engine(new_database_url(request, "postgresql", tmp_path))
     now = datetime.now(CHINA_TZ)
     as_of = now - timedelta(days=90)
     load(engine, 300, now=now)
