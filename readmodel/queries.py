@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -25,7 +25,7 @@ from readmodel.models import (
     ReportRequest,
 )
 from readmodel.planner_hints import column, rows_estimate, unindexed
-from readmodel.search import holds, looks_up
+from readmodel.search import count_held, holds, indexed_ids
 
 
 @dataclass(frozen=True)
@@ -91,10 +91,15 @@ def overdue_condition(now: datetime, *, walked: bool = False) -> ColumnElement[b
 
 
 def hazard_conditions(
-    actor: Actor, where: HazardFilter, now: datetime, *, walked: bool = False, text_looked_up: bool = False
+    actor: Actor,
+    where: HazardFilter,
+    now: datetime,
+    *,
+    walked: bool = False,
+    text_indexed: Select[tuple[str]] | None = None,
 ) -> list[ColumnElement[bool]]:
-    """The caller's jurisdiction and the filters, as SQL conditions on the hazard table. `text_looked_up`: the search
-    is found by its index (readmodel.search.looks_up).
+    """The caller's jurisdiction and the filters, as SQL conditions on the hazard table. `text_indexed`: the ids of
+    the hazards the search's index finds (readmodel.search.indexed_ids).
 
     The filters are repeated inside each way into the jurisdiction, (A or B) and F written as (A and F) or
     (B and F): SQLite then answers each branch from an index holding both (a department's hazards in a stage:
@@ -132,7 +137,7 @@ def hazard_conditions(
     if where.found_to is not None:
         found.append(c(Hazard.found_at) < day_start(where.found_to + timedelta(days=1)))
     if where.text:
-        found.append(holds(where.text, looked_up=text_looked_up))
+        found.append(holds(where.text, indexed=text_indexed))
     if branches is None:
         return found
     scoped = or_(*(and_(branch, *found) for branch in branches))
@@ -169,6 +174,15 @@ def walks(where: HazardFilter, count: int, end: int, hazards: Callable[[], int])
     return count * count >= end * hazards()
 
 
+def _held_by_all_searched(session: Session, actor: Actor, where: HazardFilter) -> int | None:
+    """For a search alone over every hazard, how many hold the text, counted from the index of pairs where it
+    answers (readmodel.search.count_held): the committee's search for a word 39,287 of 200,000 hazards hold read
+    them all (a page took 111-114 ms on SQLite, 72-80 on PostgreSQL). None otherwise."""
+    if where.text is None or where != HazardFilter(text=where.text) or scope_branches(actor) is not None:
+        return None
+    return count_held(session, where.text)
+
+
 def list_hazards(
     *,
     session: Session,
@@ -179,9 +193,12 @@ def list_hazards(
     limit: int,
     order: Sequence[ColumnElement[Any]] = NEWEST_FIRST,
 ) -> HazardsPublic:
-    text_looked_up = where.text is not None and looks_up(session, where.text)
-    conditions = hazard_conditions(actor, where, now, text_looked_up=text_looked_up)
-    count = session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
+    held = _held_by_all_searched(session, actor, where)
+    text_indexed = None if where.text is None else indexed_ids(session, where.text, holding=held)
+    conditions = hazard_conditions(actor, where, now, text_indexed=text_indexed)
+    count = (
+        held if held is not None else session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
+    )
     if offset >= count:
         # Nothing to page through: a filter nothing matches would be tested on every hazard for an empty page.
         return HazardsPublic(data=[], count=count)
@@ -191,7 +208,7 @@ def list_hazards(
     # A text looked up is held by few hazards (fewer than readmodel.search.FEW_HOLDING): they are sorted.
     walked = (
         order is NEWEST_FIRST
-        and not text_looked_up
+        and text_indexed is None
         and walks(where, count, offset + limit, partial(rows_estimate, session, Hazard))
     )
     if walked:

@@ -58,6 +58,10 @@ FILTERS = [
     HazardFilter(text="G_01"),
     HazardFilter(text="5%"),
     HazardFilter(text='报警"装置'),  # a quote, which the index's query language would read as its own
+    # Two characters (found by their pair where an index of pairs is kept), and one (by a LIKE everywhere).
+    HazardFilter(text="01"),
+    HazardFilter(text="负荷", listed=True),
+    HazardFilter(text="区"),
 ]
 TEXT_COLUMNS = ("title", "enterprise_name", "hazard_id", "location")
 
@@ -226,29 +230,44 @@ def test_sqlite_takes_a_filtered_page_by_its_ways_in_not_by_a_filters_own_index(
 def test_sqlite_looks_a_search_up_in_its_index_when_few_hazards_hold_it(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Guards migration 0016 and readmodel.search: a text of three characters or more that few hazards hold is found
-    by the trigram index, and the hazards it names by their key; any other is found by one read of the table, where
-    SQLite walked the newest-first index and looked up every hazard's row (an enterprise's 4 hazards at national
-    scale: 513 ms; one read of the table 221 ms; looked up, 2.1-2.5 ms). (This test runs on SQLite only.)"""
+    """Guards migrations 0016 and 0018 and readmodel.search: a text that few hazards hold is found by its index (the
+    trigrams, or for two characters the pairs), and the hazards it names by their key; any other is found by one
+    read of the table, where SQLite walked the newest-first index and looked up every hazard's row (an enterprise's
+    4 hazards at national scale: 513 ms; one read of the table 221 ms; looked up, 2.1-2.5 ms). A search of two
+    characters alone over every hazard is counted from the pairs alone. (This test runs on SQLite only.)"""
     with engine.begin() as conn:
         conn.execute(insert(Hazard), grid())
-    committee = ACTORS[0]
+    committee, street = ACTORS[0], ACTORS[1]
+    trigrams = "SCAN hazard_text VIRTUAL TABLE INDEX 0:M4"
+    pairs = "SCAN hazard_pairs VIRTUAL TABLE INDEX 0:M1"
 
-    def plans(text: str) -> list[list[str]]:
-        statements = page_statements(engine, committee, HazardFilter(text=text))
+    def plans(text: str, actor: Actor = committee) -> list[list[str]]:
+        statements = page_statements(engine, actor, HazardFilter(text=text))
         return [sqlite_plan(engine, statement, parameters) for statement, parameters in statements]
 
     looked_up, count, page = plans("G-01")
-    assert looked_up == ["CO-ROUTINE anon_1", "SCAN hazard_text VIRTUAL TABLE INDEX 0:M4", "SCAN anon_1"], looked_up
+    assert looked_up == ["CO-ROUTINE anon_1", trigrams, "SCAN anon_1"], looked_up
     for plan in (count, page):
-        assert "SCAN hazard_text VIRTUAL TABLE INDEX 0:M4" in plan, plan
+        assert trigrams in plan, plan
         assert not any(step.startswith("SCAN hazard") and "hazard_text" not in step for step in plan), plan
-    # Too short to hold a trigram, and (FEW_HOLDING lowered) held by many: not looked up, the table read once.
+    # Two characters: the committee's count from the pairs alone, which also tells that few hold them; a street's
+    # count, as each page, by the hazards they name.
+    count, page = plans("粉尘")
+    assert count == [pairs], count
+    looked_up, *statements = plans("粉尘", street)
+    assert looked_up == ["CO-ROUTINE anon_1", pairs, "SCAN anon_1"], looked_up
+    for plan in (page, *statements):
+        assert pairs in plan, plan
+        assert not any(step.startswith("SCAN hazard ") for step in plan), plan
+    # Held by many (FEW_HOLDING lowered): not looked up, the hazards read (the committee's: the table, once); the
+    # committee's count of two characters still the pairs'.
     monkeypatch.setattr(search, "FEW_HOLDING", 1)
-    for statements in (plans("粉尘"), plans("G-01")[1:]):
-        for plan in statements[-2:]:
-            assert "SCAN hazard" in plan, plan
-            assert not any("hazard_text" in step for step in plan), plan
+    for statements in (plans("粉尘", street)[1:], plans("G-01")[1:], plans("粉尘")[1:]):
+        for plan in statements:
+            assert any(step.startswith(("SCAN hazard", "SEARCH hazard")) for step in plan), plan
+            assert not any("hazard_text" in step or "hazard_pairs" in step for step in plan), plan
+    assert "SCAN hazard" in plans("G-01")[-1]
+    assert plans("粉尘")[0] == [pairs]
 
 
 def test_an_empty_page_is_not_looked_for(engine: Engine) -> None:

@@ -16,6 +16,7 @@ from readmodel.migrate import alembic_config, upgrade
 from readmodel.projection import repair_escalations, write_projection
 from readmodel.queries import HazardFilter, hazard_conditions, list_hazards
 from readmodel.search import holds, phrase
+from readmodel.text_pairs import ascii_folded, pair_token
 from tests.conftest import sqlite_plan
 from tests.scenarios import (
     COMMITTEE,
@@ -328,3 +329,78 @@ def test_0017_counts_a_sources_hazards_from_its_index_on_postgresql_and_drops_th
     upgrade(database_url)
     engine.dispose()
     assert not unused & set(hazard_indexes())
+
+
+def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_in_step(
+    database_url: str, engine: Engine
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+
+    def searched(text: str) -> list[str]:
+        with Session(engine) as session:
+            page = list_hazards(
+                session=session, actor=COMMITTEE, where=HazardFilter(text=text), now=now, offset=0, limit=50
+            )
+        assert page.count == len(page.data)
+        return [hazard.hazard_id for hazard in page.data]
+
+    def indexed(text: str) -> list[str]:
+        """The hazards the index of pairs finds (on PostgreSQL, checking that the index is what finds them)."""
+        if sqlite:
+            found = (
+                "SELECT n.hazard_id FROM hazard_pairs JOIN hazard_text_rowid AS n ON n.id = hazard_pairs.rowid"
+                " WHERE hazard_pairs MATCH ?"
+            )
+            key: str | list[str] = phrase(pair_token(ascii_folded(text)))
+        else:
+            found = (
+                "SELECT hazard_id FROM hazard_search"
+                " WHERE text_pairs(hazard_id, title, enterprise_name, location) @> %s::text[]"
+            )
+            key = [text]
+        with engine.connect() as conn:
+            if not sqlite:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {found}", (key,)).scalars())
+                assert "ix_hazard_search_pairs" in plan, plan
+            return sorted(conn.exec_driver_sql(found, (key,)).scalars())
+
+    now = datetime.now(UTC)
+    command.downgrade(alembic_config(database_url), "0017")
+    engine.dispose()
+    for hazard_id in ("S-1", "S-2"):
+        record = open_hazard(hazard_id, report(), ENTERPRISE, now)
+        write_projection(engine, record.state, record.events)
+    upgrade(database_url)
+    engine.dispose()
+    # Hazards written before the migration are in the index.
+    assert indexed("恒达") == ["S-1", "S-2"]
+    assert searched("恒达") == ["S-2", "S-1"]
+    # SQLite's LIKE, and so its pairs, take ASCII letters in either case; PostgreSQL's take them as typed.
+    assert searched("s-") == (["S-2", "S-1"] if sqlite else [])
+    assert searched("S-") == ["S-2", "S-1"]
+    # Written, changed and deleted after it: the index follows.
+    record = open_hazard("S-3", report(), ENTERPRISE, now)
+    write_projection(engine, record.state, record.events)
+    with engine.begin() as conn:
+        conn.execute(HAZARDS.update().where(HAZARDS.c.hazard_id == "S-1").values(location="北辰区 1 号仓库"))
+        conn.execute(HAZARDS.delete().where(HAZARDS.c.hazard_id == "S-2"))
+    assert searched("北辰") == ["S-1"]
+    assert searched("华苑") == ["S-3"]
+    assert searched("恒达") == ["S-3", "S-1"]
+    assert indexed("北辰") == ["S-1"]
+    assert indexed("华苑") == ["S-3"]
+    assert indexed("恒达") == ["S-1", "S-3"]
+    assert indexed("s-") == (["S-1", "S-3"] if sqlite else [])
+
+    command.downgrade(alembic_config(database_url), "0017")
+    engine.dispose()
+    assert not ({"hazard_pairs", "hazard_search"} & set(inspect(engine).get_table_names()))
+    # 0016's triggers are back: its index follows a hazard written now (searched by a trigram: no pairs to look in).
+    record = open_hazard("S-4", report(), ENTERPRISE, now)
+    write_projection(engine, record.state, record.events)
+    assert searched("恒达化工") == ["S-4", "S-3", "S-1"]
+    upgrade(database_url)
+    engine.dispose()
+    assert indexed("恒达") == ["S-1", "S-3", "S-4"]
+    assert searched("华苑") == ["S-4", "S-3"]

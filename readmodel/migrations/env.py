@@ -1,9 +1,10 @@
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import engine_from_config, event, pool
 from sqlmodel import SQLModel
 
 import readmodel.audit_models  # registers the audit table on SQLModel.metadata, as the next line the others
 import readmodel.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from readmodel import text_pairs
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -19,6 +20,9 @@ def run_migrations_online() -> None:
     connectable = engine_from_config(
         config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
     )
+    if connectable.dialect.name == "sqlite":
+        # A migration that writes hazards fires the triggers that call it (migration 0018).
+        event.listen(connectable, "connect", text_pairs.register)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,
