@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, update
+from sqlalchemy import ColumnElement, Select, Subquery, and_, false, func, or_, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -97,9 +97,11 @@ def hazard_conditions(
     *,
     walked: bool = False,
     text_indexed: Select[tuple[str]] | None = None,
+    ways_in: bool = False,
 ) -> list[ColumnElement[bool]]:
     """The caller's jurisdiction and the filters, as SQL conditions on the hazard table. `text_indexed`: the ids of
-    the hazards the search's index finds (readmodel.search.indexed_ids).
+    the hazards the search's index finds (readmodel.search.indexed_ids). `ways_in`: for a jurisdiction, one
+    condition per way into it, of which a hazard meets any (`matching_by_ways_in`), instead of all conditions.
 
     The filters are repeated inside each way into the jurisdiction, (A or B) and F written as (A and F) or
     (B and F): SQLite then answers each branch from an index holding both (a department's hazards in a stage:
@@ -140,6 +142,8 @@ def hazard_conditions(
         found.append(holds(where.text, indexed=text_indexed))
     if branches is None:
         return found
+    if ways_in:
+        return [and_(branch, *found) for branch in branches]
     scoped = or_(*(and_(branch, *found) for branch in branches))
     # Walked, the overdue condition's `is not null` stands outside the ways in as well: SQLite looks for it there
     # before it uses the index of hazards with a deadline, which is smaller than every hazard's.
@@ -174,6 +178,21 @@ def walks(where: HazardFilter, count: int, end: int, hazards: Callable[[], int])
     return count * count >= end * hazards()
 
 
+def matching_by_ways_in(
+    session: Session, actor: Actor, where: HazardFilter, now: datetime, text_indexed: Select[tuple[str]] | None
+) -> Subquery | None:
+    """On PostgreSQL, for an actor with a jurisdiction, the hazards matching, as one select per way into it joined by
+    UNION: each way is then read from its own index alone (an index-only scan), where an OR of the ways reads each
+    matching hazard's row from the table (a BitmapOr). A department's overdue hazards under 挂牌督办 at national scale,
+    8,754 of them: counted in 5.5 ms against 14.7, their page 11 sorted in 6.0 against 10.5 (raw SQL). None for a
+    jurisdiction of one way in, and on SQLite, which answers the OR from its indexes, one way after the other."""
+    branches = scope_branches(actor)
+    if session.get_bind().dialect.name != "postgresql" or branches is None or len(branches) < 2:
+        return None
+    ways = hazard_conditions(actor, where, now, text_indexed=text_indexed, ways_in=True)
+    return union(*(select(Hazard.hazard_id, Hazard.reported_at).where(way) for way in ways)).subquery()
+
+
 def _held_by_all_searched(session: Session, actor: Actor, where: HazardFilter) -> int | None:
     """For a search alone over every hazard, how many hold the text, counted from the index of pairs where it
     answers (readmodel.search.count_held): the committee's search for a word 39,287 of 200,000 hazards hold read
@@ -196,9 +215,13 @@ def list_hazards(
     held = _held_by_all_searched(session, actor, where)
     text_indexed = None if where.text is None else indexed_ids(session, where.text, holding=held)
     conditions = hazard_conditions(actor, where, now, text_indexed=text_indexed)
-    count = (
-        held if held is not None else session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
-    )
+    matching = matching_by_ways_in(session, actor, where, now, text_indexed)
+    if held is not None:
+        count = held
+    elif matching is not None:
+        count = session.exec(select(func.count()).select_from(matching)).one()
+    else:
+        count = session.exec(select(func.count()).select_from(Hazard).where(*conditions)).one()
     if offset >= count:
         # Nothing to page through: a filter nothing matches would be tested on every hazard for an empty page.
         return HazardsPublic(data=[], count=count)
@@ -220,7 +243,11 @@ def list_hazards(
         # A search: looked up in its index, or else from one read of the table, where SQLite walked the newest-first
         # index and looked up every hazard's row (an enterprise's 4 hazards at national scale: 513 ms, sorted 221).
         page_order = NEWEST_FIRST_SORTED
-    page = select(Hazard.hazard_id).where(*conditions).order_by(*page_order).offset(offset).limit(limit)
+    if matching is not None and order is NEWEST_FIRST:
+        newest = (matching.c.reported_at.desc(), matching.c.hazard_id.desc())
+        page = select(matching.c.hazard_id).order_by(*newest).offset(offset).limit(limit)
+    else:
+        page = select(Hazard.hazard_id).where(*conditions).order_by(*page_order).offset(offset).limit(limit)
     rows = session.exec(select(Hazard).where(col(Hazard.hazard_id).in_(page)).order_by(*order)).all()
     return HazardsPublic(data=[HazardPublic.model_validate(row) for row in rows], count=count)
 

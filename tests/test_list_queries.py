@@ -3,6 +3,7 @@ written again in Python, over a grid of hazards that differ in every column the 
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +17,11 @@ from contracts.enums import Industry, Role, Source, Stage
 from contracts.hazard import Actor
 from contracts.jurisdiction import sees
 from readmodel import queries, search
+from readmodel.db import make_engine
 from readmodel.models import Hazard
 from readmodel.planner_hints import rows_estimate
 from readmodel.queries import HazardFilter, list_hazards
-from tests.conftest import sqlite_plan
+from tests.conftest import new_database_url, sqlite_plan
 from web.queries import DEADLINE_FIRST
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -399,3 +401,36 @@ def test_a_page_is_walked_when_passing_hazards_costs_less_than_sorting_its_match
         conn.execute(insert(Hazard), rows)
     with Session(engine) as session:
         assert rows_estimate(session, Hazard) == (len(rows) if engine.dialect.name == "sqlite" else 0)
+
+
+def test_postgresql_reads_each_way_into_a_jurisdiction_from_its_own_index(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Guards readmodel.queries.matching_by_ways_in: a department's page (three ways in: its own hazards, those it
+    reported, its industries') is counted and sorted from one index-only scan per way, joined by UNION, where an OR
+    of the ways made PostgreSQL read every matching hazard's row from the table (a BitmapOr)."""
+    engine = make_engine(new_database_url(request, "postgresql", tmp_path))
+    with engine.begin() as conn:
+        conn.execute(insert(Hazard), grid())
+        conn.exec_driver_sql("ANALYZE hazard")
+    # Autovacuum's work: an index-only scan reads no row of a page the visibility map marks all-visible.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM hazard")
+    department = ACTORS[4]
+    statements = page_statements(engine, department, HazardFilter(overdue=True, listed=True))
+    with engine.connect() as conn:
+        # The grid is too small for the planner to prefer an index by itself.
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plans = [
+            "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}", parameters).scalars()) for sql, parameters in statements
+        ]
+    assert len(plans) == 2, plans
+    ways = (
+        "ix_hazard_department_filters",
+        "ix_hazard_reporter_organisation_filters",
+        "ix_hazard_industry_transferred_filters",
+    )
+    for plan in plans:
+        assert "BitmapOr" not in plan, plan
+        for index in ways:
+            assert f"Index Only Scan using {index}" in plan, plan
