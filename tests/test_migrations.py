@@ -240,15 +240,39 @@ def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine
     assert "ix_hazard_department_board" not in hazard_indexes()
 
 
+def searched(engine: Engine, text: str) -> list[str]:
+    """The committee's first page of the search for `text`: the ids, newest first."""
+    with Session(engine) as session:
+        page = list_hazards(
+            session=session, actor=COMMITTEE, where=HazardFilter(text=text), now=datetime.now(UTC), offset=0, limit=50
+        )
+    assert page.count == len(page.data)
+    return [hazard.hazard_id for hazard in page.data]
+
+
+def searched_hazards_written_before(database_url: str, engine: Engine, revision: str) -> None:
+    """S-1 and S-2 (of 恒达化工, 华苑路) written at `revision`, before the migrations after it."""
+    command.downgrade(alembic_config(database_url), revision)
+    engine.dispose()
+    now = datetime.now(UTC)
+    for hazard_id in ("S-1", "S-2"):
+        record = open_hazard(hazard_id, report(), ENTERPRISE, now)
+        write_projection(engine, record.state, record.events)
+    upgrade(database_url)
+    engine.dispose()
+
+
+def searched_hazards_written_after(engine: Engine) -> None:
+    """S-3 written, S-1 moved to 北辰区, S-2 deleted."""
+    record = open_hazard("S-3", report(), ENTERPRISE, datetime.now(UTC))
+    write_projection(engine, record.state, record.events)
+    with engine.begin() as conn:
+        conn.execute(HAZARDS.update().where(HAZARDS.c.hazard_id == "S-1").values(location="北辰区 1 号仓库"))
+        conn.execute(HAZARDS.delete().where(HAZARDS.c.hazard_id == "S-2"))
+
+
 def test_0016_indexes_the_search_by_trigrams_and_keeps_the_index_in_step(database_url: str, engine: Engine) -> None:
     sqlite = engine.dialect.name == "sqlite"
-
-    def searched(text: str) -> list[str]:
-        with Session(engine) as session:
-            page = list_hazards(
-                session=session, actor=COMMITTEE, where=HazardFilter(text=text), now=now, offset=0, limit=50
-            )
-        return [hazard.hazard_id for hazard in page.data]
 
     def indexed(text: str) -> list[str]:
         """What SQLite's index finds (readmodel.search); on PostgreSQL, whether the search can go by a trigram index
@@ -260,27 +284,16 @@ def test_0016_indexes_the_search_by_trigrams_and_keeps_the_index_in_step(databas
             found = conn.exec_driver_sql("SELECT hazard_id FROM hazard_text WHERE hazard_text MATCH ?", (phrase(text),))
             return sorted(found.scalars())
 
-    now = datetime.now(UTC)
-    command.downgrade(alembic_config(database_url), "0015")
-    engine.dispose()
-    for hazard_id in ("S-1", "S-2"):
-        record = open_hazard(hazard_id, report(), ENTERPRISE, now)
-        write_projection(engine, record.state, record.events)
-    upgrade(database_url)
-    engine.dispose()
+    searched_hazards_written_before(database_url, engine, "0015")
     # Hazards written before the migration are in the index.
     assert indexed("恒达化工") == (["S-1", "S-2"] if sqlite else ["trigram indexes"])
-    assert searched("恒达化工") == ["S-2", "S-1"]  # newest first; the ids break the tie
-    assert searched("S-1") == ["S-1"]
+    assert searched(engine, "恒达化工") == ["S-2", "S-1"]  # newest first; the ids break the tie
+    assert searched(engine, "S-1") == ["S-1"]
     # Written, changed and deleted after it: the index follows.
-    record = open_hazard("S-3", report(), ENTERPRISE, now)
-    write_projection(engine, record.state, record.events)
-    with engine.begin() as conn:
-        conn.execute(HAZARDS.update().where(HAZARDS.c.hazard_id == "S-1").values(location="北辰区 1 号仓库"))
-        conn.execute(HAZARDS.delete().where(HAZARDS.c.hazard_id == "S-2"))
-    assert searched("北辰区") == ["S-1"]
-    assert searched("华苑路") == ["S-3"]
-    assert searched("恒达化工") == ["S-3", "S-1"]
+    searched_hazards_written_after(engine)
+    assert searched(engine, "北辰区") == ["S-1"]
+    assert searched(engine, "华苑路") == ["S-3"]
+    assert searched(engine, "恒达化工") == ["S-3", "S-1"]
     if sqlite:
         assert indexed("北辰区") == ["S-1"]
         assert indexed("华苑路") == ["S-3"]
@@ -292,7 +305,7 @@ def test_0016_indexes_the_search_by_trigrams_and_keeps_the_index_in_step(databas
     assert not any(str(ix["name"]).endswith("_trigrams") for ix in inspect(engine).get_indexes("hazard"))
     upgrade(database_url)
     engine.dispose()
-    assert searched("华苑路") == ["S-3"]
+    assert searched(engine, "华苑路") == ["S-3"]
     assert indexed("恒达化工") == (["S-1", "S-3"] if sqlite else ["trigram indexes"])
 
 
@@ -336,14 +349,6 @@ def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_
 ) -> None:
     sqlite = engine.dialect.name == "sqlite"
 
-    def searched(text: str) -> list[str]:
-        with Session(engine) as session:
-            page = list_hazards(
-                session=session, actor=COMMITTEE, where=HazardFilter(text=text), now=now, offset=0, limit=50
-            )
-        assert page.count == len(page.data)
-        return [hazard.hazard_id for hazard in page.data]
-
     def indexed(text: str) -> list[str]:
         """The hazards the index of pairs finds (on PostgreSQL, checking that the index is what finds them)."""
         if sqlite:
@@ -365,29 +370,18 @@ def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_
                 assert "ix_hazard_search_pairs" in plan, plan
             return sorted(conn.exec_driver_sql(found, (key,)).scalars())
 
-    now = datetime.now(UTC)
-    command.downgrade(alembic_config(database_url), "0017")
-    engine.dispose()
-    for hazard_id in ("S-1", "S-2"):
-        record = open_hazard(hazard_id, report(), ENTERPRISE, now)
-        write_projection(engine, record.state, record.events)
-    upgrade(database_url)
-    engine.dispose()
+    searched_hazards_written_before(database_url, engine, "0017")
     # Hazards written before the migration are in the index.
     assert indexed("恒达") == ["S-1", "S-2"]
-    assert searched("恒达") == ["S-2", "S-1"]
+    assert searched(engine, "恒达") == ["S-2", "S-1"]
     # SQLite's LIKE, and so its pairs, take ASCII letters in either case; PostgreSQL's take them as typed.
-    assert searched("s-") == (["S-2", "S-1"] if sqlite else [])
-    assert searched("S-") == ["S-2", "S-1"]
+    assert searched(engine, "s-") == (["S-2", "S-1"] if sqlite else [])
+    assert searched(engine, "S-") == ["S-2", "S-1"]
     # Written, changed and deleted after it: the index follows.
-    record = open_hazard("S-3", report(), ENTERPRISE, now)
-    write_projection(engine, record.state, record.events)
-    with engine.begin() as conn:
-        conn.execute(HAZARDS.update().where(HAZARDS.c.hazard_id == "S-1").values(location="北辰区 1 号仓库"))
-        conn.execute(HAZARDS.delete().where(HAZARDS.c.hazard_id == "S-2"))
-    assert searched("北辰") == ["S-1"]
-    assert searched("华苑") == ["S-3"]
-    assert searched("恒达") == ["S-3", "S-1"]
+    searched_hazards_written_after(engine)
+    assert searched(engine, "北辰") == ["S-1"]
+    assert searched(engine, "华苑") == ["S-3"]
+    assert searched(engine, "恒达") == ["S-3", "S-1"]
     assert indexed("北辰") == ["S-1"]
     assert indexed("华苑") == ["S-3"]
     assert indexed("恒达") == ["S-1", "S-3"]
@@ -397,10 +391,10 @@ def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_
     engine.dispose()
     assert not ({"hazard_pairs", "hazard_search"} & set(inspect(engine).get_table_names()))
     # 0016's triggers are back: its index follows a hazard written now (searched by a trigram: no pairs to look in).
-    record = open_hazard("S-4", report(), ENTERPRISE, now)
+    record = open_hazard("S-4", report(), ENTERPRISE, datetime.now(UTC))
     write_projection(engine, record.state, record.events)
-    assert searched("恒达化工") == ["S-4", "S-3", "S-1"]
+    assert searched(engine, "恒达化工") == ["S-4", "S-3", "S-1"]
     upgrade(database_url)
     engine.dispose()
     assert indexed("恒达") == ["S-1", "S-3", "S-4"]
-    assert searched("华苑") == ["S-4", "S-3"]
+    assert searched(engine, "华苑") == ["S-4", "S-3"]
