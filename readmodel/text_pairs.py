@@ -7,15 +7,16 @@ follow each database's LIKE: SQLite's ignores the case of ASCII letters only, Po
 
 SQLite keeps them in an FTS5 table, `hazard_pairs`, written by triggers on `hazard` that call `text_pairs` (below):
 a trigger cannot run the recursive statement that would cut a text into pairs. Every connection that writes
-hazards registers it (`register`): readmodel.db's engines and the migrations'. PostgreSQL computes them in SQL
-(migration 0018's function of the same name), in an expression index.
+hazards registers it (`register`): readmodel.db's engines and the migrations'. PostgreSQL computes them itself
+(migration 0018's PL/pgSQL function of the same name), in an expression index on `hazard_search`, a copy of the
+searched columns.
 """
 
 from typing import Any
 
 PAIR = 2
-# The searched columns, in the order migration 0018's index on PostgreSQL passes them to `text_pairs`: a query
-# matches the index's expression only when it passes them in the same order.
+# The searched columns, in the order migration 0018's index on PostgreSQL passes them to `text_pairs`
+# (readmodel.search does too): a query matches the index's expression only when it passes them in the same order.
 SEARCHED = ("hazard_id", "title", "enterprise_name", "location")
 
 
