@@ -68,8 +68,8 @@ def _ids(dialect: str, text: str, rows: Select[tuple[str]]) -> Select[tuple[str]
 
 
 def indexed_ids(session: Session, text: str, *, holding: int | None = None) -> Select[tuple[str]] | None:
-    """The ids of the hazards an index finds for `text`, when fewer than FEW_HOLDING hazards hold it (`holding`,
-    or counted from the index alone, up to FEW_HOLDING); otherwise None, and `holds` reads the hazards."""
+    """The ids of the hazards an index finds for `text`, when fewer than FEW_HOLDING hazards hold it (`holding`, or
+    as `_holding` tells); otherwise None, and `holds` reads the hazards."""
     dialect = session.get_bind().dialect.name
     rows = _index_rows(dialect, text)
     if rows is None:
@@ -80,7 +80,7 @@ def indexed_ids(session: Session, text: str, *, holding: int | None = None) -> S
 
 
 def _holding(session: Session, rows: Select[tuple[str]]) -> int:
-    """About how many hazards an index finds, up to FEW_HOLDING: SQLite counts them in the index; PostgreSQL's
+    """About how many hazards an index finds: SQLite counts them in the index, up to FEW_HOLDING; PostgreSQL's
     planner estimates them from its statistics of the index, since counting them reads each one's row of
     `hazard_search` (12-17 ms for a word 39,287 of 200,000 hazards hold). A wrong estimate costs time, not results:
     either way finds the same hazards."""
@@ -104,7 +104,7 @@ def count_held(session: Session, text: str) -> int | None:
 
 
 def holds(text: str, *, indexed: Select[tuple[str]] | None = None) -> ColumnElement[bool]:
-    """The hazards holding `text` in any of the four columns. `indexed` (`indexed_ids`): among those an index finds,
-    by its pair or all of its trigrams in a row in any case of letters; the LIKE keeps the search's own rule."""
+    """The hazards holding `text` in any of the four columns. `indexed` (`indexed_ids`): among those an index finds
+    (by its pair, or all of its trigrams in a row in any case of letters); the LIKE keeps the search's own rule."""
     found = or_(*(col(field).contains(text, autoescape=True) for field in TEXT_COLUMNS))
     return found if indexed is None else and_(col(Hazard.hazard_id).in_(indexed), found)
