@@ -154,6 +154,9 @@ def upgrade() -> None:
         op.execute(f"CREATE TRIGGER {trigger} {when} EXECUTE FUNCTION hazard_search_kept()")
     op.execute(f"INSERT INTO hazard_search ({_LISTED}) SELECT {_LISTED} FROM hazard")
     op.execute(f"CREATE INDEX {SEARCH_INDEX} ON hazard_search USING gin (text_pairs({_LISTED}))")
+    # readmodel.search asks the planner how many hazards hold a pair: its statistics of the index, from now on
+    # rather than from autovacuum's first pass.
+    op.execute("ANALYZE hazard_search")
 
 
 def downgrade() -> None:
