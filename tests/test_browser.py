@@ -224,7 +224,9 @@ async def test_a_reviewer_follows_a_red_cell_to_a_hazard_and_signs_it_off(
     await expect(escalations.locator('a[href^="/escalations/"][href$="/letter.docx"]')).to_have_count(1)
     photo = page.locator("img.evidence-img")
     await expect(photo).to_have_count(1)
-    assert await photo.evaluate("img => img.complete && img.naturalWidth") == 240
+    # decode() waits for the image to arrive (and rejects if it cannot be shown): read at once, `complete` can still
+    # be false while it loads (a fresh clone's run failed so, 2026-12-07).
+    assert await photo.evaluate("img => img.decode().then(() => img.naturalWidth)") == 240
     await expect(page.locator(".deadline.red")).to_contain_text("已逾期")
     await shoot(page, screenshots, "hazard-in-review")
 
