@@ -40,6 +40,11 @@ def pair_matched(text: str) -> ColumnElement[bool]:
     return _PAIRS.c.hazard_pairs.match(phrase(pair_token(ascii_folded(text))))
 
 
+def _trigrams_matched(text: str) -> ColumnElement[bool]:
+    """SQLite: the rows of `hazard_text` holding all of `text`'s trigrams in a row."""
+    return _TRIGRAMS.c.hazard_text.match(phrase(text))
+
+
 def _pair_held(text: str) -> ColumnElement[bool]:
     """PostgreSQL: the rows of `hazard_search` holding the pair `text`, as typed (its LIKE's case)."""
     pairs = func.text_pairs(*(_SEARCH.c[name] for name in SEARCHED))
@@ -52,7 +57,7 @@ def _index_rows(dialect: str, text: str) -> Select[tuple[str]] | None:
     if dialect == "sqlite" and len(text) >= PAIR:
         if len(text) == PAIR:
             return select(_PAIRS.c.rowid).where(pair_matched(text))
-        return select(_TRIGRAMS.c.rowid).where(_TRIGRAMS.c.hazard_text.match(phrase(text)))
+        return select(_TRIGRAMS.c.rowid).where(_trigrams_matched(text))
     if dialect == "postgresql" and len(text) == PAIR:
         return select(_SEARCH.c.hazard_id).where(_pair_held(text))
     return None
@@ -64,7 +69,7 @@ def _ids(dialect: str, text: str, rows: Select[tuple[str]]) -> Select[tuple[str]
         return rows
     if len(text) == PAIR:
         return select(_ROWIDS.c.hazard_id).where(_ROWIDS.c.id.in_(rows))
-    return select(_TRIGRAMS.c.hazard_id).where(_TRIGRAMS.c.hazard_text.match(phrase(text)))
+    return select(_TRIGRAMS.c.hazard_id).where(_trigrams_matched(text))
 
 
 def indexed_ids(session: Session, text: str, *, holding: int | None = None) -> Select[tuple[str]] | None:

@@ -21,7 +21,7 @@ from readmodel.db import make_engine
 from readmodel.models import Hazard
 from readmodel.planner_hints import rows_estimate
 from readmodel.queries import HazardFilter, list_hazards
-from tests.conftest import new_database_url, sqlite_plan
+from tests.conftest import new_database_url, postgresql_plan, sqlite_plan
 from web.queries import DEADLINE_FIRST
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -418,12 +418,7 @@ def test_postgresql_reads_each_way_into_a_jurisdiction_from_its_own_index(
         conn.exec_driver_sql("VACUUM hazard")
     department = ACTORS[4]
     statements = page_statements(engine, department, HazardFilter(overdue=True, listed=True))
-    with engine.connect() as conn:
-        # The grid is too small for the planner to prefer an index by itself.
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        plans = [
-            "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}", parameters).scalars()) for sql, parameters in statements
-        ]
+    plans = [postgresql_plan(engine, sql, parameters) for sql, parameters in statements]
     assert len(plans) == 2, plans
     ways = (
         "ix_hazard_department_filters",

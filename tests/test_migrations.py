@@ -17,7 +17,7 @@ from readmodel.projection import repair_escalations, write_projection
 from readmodel.queries import HazardFilter, hazard_conditions, list_hazards
 from readmodel.search import holds, phrase
 from readmodel.text_pairs import ascii_folded, pair_token
-from tests.conftest import sqlite_plan
+from tests.conftest import postgresql_plan, sqlite_plan
 from tests.scenarios import (
     COMMITTEE,
     ENTERPRISE,
@@ -62,10 +62,7 @@ def counted_plan(engine: Engine, *conditions: ColumnElement[bool]) -> str:
     """PostgreSQL's plan for counting the hazards meeting `conditions`, told to take an index where one serves: the
     tables here are too small for the planner to choose one by itself."""
     counted = select(func.count()).select_from(HAZARDS).where(*conditions)
-    sql = str(counted.compile(engine, compile_kwargs={"literal_binds": True}))
-    with engine.connect() as conn:
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        return "\n".join(conn.exec_driver_sql(f"EXPLAIN {sql}").scalars())
+    return postgresql_plan(engine, str(counted.compile(engine, compile_kwargs={"literal_binds": True})))
 
 
 def walked(hazard_id: str, path: Path, at: datetime) -> HazardRecord:
@@ -363,11 +360,10 @@ def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_
                 " WHERE text_pairs(hazard_id, title, enterprise_name, location) @> %s::text[]"
             )
             key = [text]
+        if not sqlite:
+            plan = postgresql_plan(engine, found, (key,))
+            assert "ix_hazard_search_pairs" in plan, plan
         with engine.connect() as conn:
-            if not sqlite:
-                conn.exec_driver_sql("SET enable_seqscan = off")
-                plan = "\n".join(conn.exec_driver_sql(f"EXPLAIN {found}", (key,)).scalars())
-                assert "ix_hazard_search_pairs" in plan, plan
             return sorted(conn.exec_driver_sql(found, (key,)).scalars())
 
     searched_hazards_written_before(database_url, engine, "0017")
