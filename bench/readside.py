@@ -148,10 +148,12 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
             listing(DEPARTMENT, HazardFilter(found_from=now.date() - timedelta(days=30), overdue=False)),
             50,
         ),
-        # The search: an enterprise's 4 hazards (its name), a word no hazard holds, a word about 39,000 hazards hold.
+        # The search: an enterprise's 4 hazards (its name), a word no hazard holds, a word about 39,000 hazards hold, a
+        # character about 50,000 hold.
         "list: committee, search an enterprise": ("list", listing(COMMITTEE, HazardFilter(text="企业04217")), 50),
         "list: committee, search a word none holds": ("list", listing(COMMITTEE, HazardFilter(text="未按规定")), 50),
         "list: committee, search a common word": ("list", listing(COMMITTEE, HazardFilter(text="仓库")), 50),
+        "list: committee, search one character": ("list", listing(COMMITTEE, HazardFilter(text="仓")), 50),
         "list: department scope, search an enterprise": (
             "list",
             listing(DEPARTMENT, HazardFilter(text="企业00003")),

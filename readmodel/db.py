@@ -4,7 +4,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlmodel import create_engine
 
-from readmodel import text_pairs
+from readmodel import text_grams
 
 # Connections one process may hold, kept open and opened under load: at least the API's 40 threads for sync
 # endpoints (anyio's default) plus the audit appender's, so no thread waits for a connection while holding its
@@ -26,8 +26,8 @@ def make_engine(database_url: str) -> Engine:
             max_overflow=POOL_OVERFLOW,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        # The triggers that keep the search's pairs call it (readmodel.text_pairs).
-        event.listen(engine, "connect", text_pairs.register)
+        # The triggers that keep the search's characters and pairs call them (readmodel.text_grams).
+        event.listen(engine, "connect", text_grams.register)
         return engine
     return create_engine(
         database_url,

@@ -1,11 +1,12 @@
 """The list's search: the hazards holding a text, as typed, in their title, enterprise, id or location.
 
 A substring, which no ordinary index answers: `LIKE '%…%'` reads every hazard in the jurisdiction. Migration 0016
-indexes the four columns by their trigrams, and 0018 by their pairs of characters, for a text of two
-(readmodel.text_pairs). PostgreSQL's planner uses its pg_trgm indexes for the LIKE by itself, weighing them by its
-statistics. Neither database can use an index of pairs for a LIKE, nor SQLite its FTS5 tables: the list asks for
-the hazards an index finds (`indexed_ids`) and looks the text up there only when few hazards hold it. A search
-alone over every hazard is counted from the index of pairs (`count_held`).
+indexes the four columns by their trigrams, 0018 by their pairs of characters, for a text of two, and 0019 by their
+characters, for a text of one (readmodel.text_grams). PostgreSQL's planner uses its pg_trgm indexes for the LIKE by
+itself, weighing them by its statistics. Neither database can use an index of characters or pairs for a LIKE, nor
+SQLite its FTS5 tables: the list asks for the hazards an index finds (`indexed_ids`) and looks the text up there only
+when few hazards hold it. A search alone over every hazard is counted from the index of characters or pairs
+(`count_held`).
 """
 
 from sqlalchemy import ColumnElement, Select, Text, and_, cast, column, func, literal, or_, table
@@ -13,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from readmodel.models import Hazard
-from readmodel.text_pairs import PAIR, SEARCHED, ascii_folded, pair_token
+from readmodel.text_grams import PAIR, SEARCHED, ascii_folded, token
 
 TEXT_COLUMNS = (Hazard.title, Hazard.enterprise_name, Hazard.hazard_id, Hazard.location)
 # Under this many hazards holding the text, they are looked up (a few ms per thousand); a text more hazards hold is
@@ -21,12 +22,14 @@ TEXT_COLUMNS = (Hazard.title, Hazard.enterprise_name, Hazard.hazard_id, Hazard.l
 # took 450 ms, reading the table 60-80.
 FEW_HOLDING = 5_000
 
-# SQLite: the trigrams' FTS5 table (migration 0016), whose hidden column of its own name takes MATCH; the pairs'
-# (0018), under the rowids of `hazard_text_rowid`.
+# SQLite: the trigrams' FTS5 table (migration 0016), whose hidden column of its own name takes MATCH; by the length
+# of the text, the characters' (0019) and the pairs' (0018), under the rowids of `hazard_text_rowid`.
 _TRIGRAMS = table("hazard_text", column("rowid"), column("hazard_id"), column("hazard_text"))
-_PAIRS = table("hazard_pairs", column("rowid"), column("hazard_pairs"))
+_GRAMS = {
+    length: table(name, column("rowid"), column(name)) for length, name in ((1, "hazard_chars"), (PAIR, "hazard_pairs"))
+}
 _ROWIDS = table("hazard_text_rowid", column("id"), column("hazard_id"))
-# PostgreSQL: the searched columns' copy, whose pairs 0018 indexes.
+# PostgreSQL: the searched columns' copy, whose pairs 0018 indexes (`text_pairs`) and characters 0019 (`text_chars`).
 _SEARCH = table("hazard_search", *(column(name) for name in SEARCHED))
 
 
@@ -35,9 +38,11 @@ def phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def pair_matched(text: str) -> ColumnElement[bool]:
-    """SQLite: the rows of `hazard_pairs` holding the pair `text` (ASCII letters in either case, as its LIKE)."""
-    return _PAIRS.c.hazard_pairs.match(phrase(pair_token(ascii_folded(text))))
+def gram_matched(text: str) -> ColumnElement[bool]:
+    """SQLite: the rows of `hazard_chars` or `hazard_pairs` holding `text`, a character or a pair (ASCII letters in
+    either case, as its LIKE)."""
+    grams = _GRAMS[len(text)]
+    return grams.c[grams.name].match(phrase(token(ascii_folded(text))))
 
 
 def _trigrams_matched(text: str) -> ColumnElement[bool]:
@@ -45,29 +50,34 @@ def _trigrams_matched(text: str) -> ColumnElement[bool]:
     return _TRIGRAMS.c.hazard_text.match(phrase(text))
 
 
-def _pair_held(text: str) -> ColumnElement[bool]:
-    """PostgreSQL: the rows of `hazard_search` holding the pair `text`, as typed (its LIKE's case)."""
-    pairs = func.text_pairs(*(_SEARCH.c[name] for name in SEARCHED))
+def _gram_held(text: str) -> ColumnElement[bool]:
+    """PostgreSQL: the rows of `hazard_search` holding `text`, a character or a pair, as typed (its LIKE's case)."""
+    function = func.text_chars if len(text) == 1 else func.text_pairs
+    grams = function(*(_SEARCH.c[name] for name in SEARCHED))
     # text[], the function's type: psycopg would send the text as varchar, for which `@>` has no operator.
-    return pairs.op("@>")(cast(postgresql.array([literal(text)]), postgresql.ARRAY(Text)))
+    return grams.op("@>")(cast(postgresql.array([literal(text)]), postgresql.ARRAY(Text)))
 
 
 def _index_rows(dialect: str, text: str) -> Select[tuple[str]] | None:
-    """The rows an index finds `text` by, if one does: its pair, or on SQLite all its trigrams in a row."""
-    if dialect == "sqlite" and len(text) >= PAIR:
-        if len(text) == PAIR:
-            return select(_PAIRS.c.rowid).where(pair_matched(text))
+    """The rows an index finds `text` by, if one does: the text itself, a character or a pair, or on SQLite all its
+    trigrams in a row."""
+    if not text:
+        return None
+    if dialect == "sqlite":
+        if len(text) <= PAIR:
+            return select(_GRAMS[len(text)].c.rowid).where(gram_matched(text))
         return select(_TRIGRAMS.c.rowid).where(_trigrams_matched(text))
-    if dialect == "postgresql" and len(text) == PAIR:
-        return select(_SEARCH.c.hazard_id).where(_pair_held(text))
+    if dialect == "postgresql" and len(text) <= PAIR:
+        return select(_SEARCH.c.hazard_id).where(_gram_held(text))
     return None
 
 
 def _ids(dialect: str, text: str, rows: Select[tuple[str]]) -> Select[tuple[str]]:
-    """The ids of the hazards at those rows: SQLite's pairs are kept under the hazard's number, not its id."""
+    """The ids of the hazards at those rows: SQLite's characters and pairs are kept under the hazard's number, not its
+    id."""
     if dialect != "sqlite":
         return rows
-    if len(text) == PAIR:
+    if len(text) <= PAIR:
         return select(_ROWIDS.c.hazard_id).where(_ROWIDS.c.id.in_(rows))
     return select(_TRIGRAMS.c.hazard_id).where(_trigrams_matched(text))
 
@@ -98,9 +108,9 @@ def _holding(session: Session, rows: Select[tuple[str]]) -> int:
 
 
 def count_held(session: Session, text: str) -> int | None:
-    """How many hazards hold `text`, counted from the index of pairs alone (exact: see readmodel.text_pairs); None
-    where no index of pairs answers (a text of another length)."""
-    if len(text) != PAIR:
+    """How many hazards hold `text`, counted from the index of its characters or pairs alone (exact: see
+    readmodel.text_grams); None where neither answers (a longer text)."""
+    if len(text) > PAIR:
         return None
     rows = _index_rows(session.get_bind().dialect.name, text)
     if rows is None:
@@ -110,6 +120,7 @@ def count_held(session: Session, text: str) -> int | None:
 
 def holds(text: str, *, indexed: Select[tuple[str]] | None = None) -> ColumnElement[bool]:
     """The hazards holding `text` in any of the four columns. `indexed` (`indexed_ids`): among those an index finds
-    (by its pair, or all of its trigrams in a row in any case of letters); the LIKE keeps the search's own rule."""
+    (by its character or pair, or all of its trigrams in a row in any case of letters); the LIKE keeps the search's
+    own rule."""
     found = or_(*(col(field).contains(text, autoescape=True) for field in TEXT_COLUMNS))
     return found if indexed is None else and_(col(Hazard.hazard_id).in_(indexed), found)

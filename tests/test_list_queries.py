@@ -232,16 +232,17 @@ def test_sqlite_takes_a_filtered_page_by_its_ways_in_not_by_a_filters_own_index(
 def test_sqlite_looks_a_search_up_in_its_index_when_few_hazards_hold_it(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Guards migrations 0016 and 0018 and readmodel.search: a text that few hazards hold is found by its index (the
-    trigrams, or for two characters the pairs), and the hazards it names by their key; any other is found by one
-    read of the table, where SQLite walked the newest-first index and looked up every hazard's row (an enterprise's
-    4 hazards at national scale: 513 ms; one read of the table 221 ms; looked up, 2.1-2.5 ms). A search of two
-    characters alone over every hazard is counted from the pairs alone. (This test runs on SQLite only.)"""
+    """Guards migrations 0016, 0018 and 0019 and readmodel.search: a text that few hazards hold is found by its index
+    (the trigrams, or for one or two characters the characters or the pairs), and the hazards it names by their key;
+    any other is found by one read of the table, where SQLite walked the newest-first index and looked up every
+    hazard's row (an enterprise's 4 hazards at national scale: 513 ms; one read of the table 221 ms; looked up,
+    2.1-2.5 ms). A search of one or two characters alone over every hazard is counted from that index alone. (This
+    test runs on SQLite only.)"""
     with engine.begin() as conn:
         conn.execute(insert(Hazard), grid())
     committee, street = ACTORS[0], ACTORS[1]
     trigrams = "SCAN hazard_text VIRTUAL TABLE INDEX 0:M4"
-    pairs = "SCAN hazard_pairs VIRTUAL TABLE INDEX 0:M1"
+    grams = {"粉尘": "SCAN hazard_pairs VIRTUAL TABLE INDEX 0:M1", "粉": "SCAN hazard_chars VIRTUAL TABLE INDEX 0:M1"}
 
     def plans(text: str, actor: Actor = committee) -> list[list[str]]:
         statements = page_statements(engine, actor, HazardFilter(text=text))
@@ -252,24 +253,29 @@ def test_sqlite_looks_a_search_up_in_its_index_when_few_hazards_hold_it(
     for plan in (count, page):
         assert trigrams in plan, plan
         assert not any(step.startswith("SCAN hazard") and "hazard_text" not in step for step in plan), plan
-    # Two characters: the committee's count from the pairs alone, which also tells that few hold them; a street's
-    # count, as each page, by the hazards they name.
-    count, page = plans("粉尘")
-    assert count == [pairs], count
-    looked_up, *statements = plans("粉尘", street)
-    assert looked_up == ["CO-ROUTINE anon_1", pairs, "SCAN anon_1"], looked_up
-    for plan in (page, *statements):
-        assert pairs in plan, plan
-        assert not any(step.startswith("SCAN hazard ") for step in plan), plan
+    # One or two characters: the committee's count from their index alone, which also tells that few hold them; a
+    # street's count, as each page, by the hazards they name.
+    for text, index in grams.items():
+        count, page = plans(text)
+        assert count == [index], count
+        looked_up, *statements = plans(text, street)
+        assert looked_up == ["CO-ROUTINE anon_1", index, "SCAN anon_1"], looked_up
+        for plan in (page, *statements):
+            assert index in plan, plan
+            assert not any(step.startswith("SCAN hazard ") for step in plan), plan
     # Held by many (FEW_HOLDING lowered): not looked up, the hazards read (the committee's: the table, once); the
-    # committee's count of two characters still the pairs'.
+    # committee's count of one or two characters still their index's.
     monkeypatch.setattr(search, "FEW_HOLDING", 1)
-    for statements in (plans("粉尘", street)[1:], plans("G-01")[1:], plans("粉尘")[1:]):
-        for plan in statements:
-            assert any(step.startswith(("SCAN hazard", "SEARCH hazard")) for step in plan), plan
-            assert not any("hazard_text" in step or "hazard_pairs" in step for step in plan), plan
+    for text in ("G-01", *grams):
+        for statements in (plans(text, street)[1:], plans(text)[1:]):
+            for plan in statements:
+                assert any(step.startswith(("SCAN hazard", "SEARCH hazard")) for step in plan), plan
+                assert not any(
+                    index in step for step in plan for index in ("hazard_text", "hazard_pairs", "hazard_chars")
+                ), plan
     assert "SCAN hazard" in plans("G-01")[-1]
-    assert plans("粉尘")[0] == [pairs]
+    for text, index in grams.items():
+        assert plans(text)[0] == [index]
 
 
 def test_an_empty_page_is_not_looked_for(engine: Engine) -> None:

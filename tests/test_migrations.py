@@ -16,7 +16,7 @@ from readmodel.migrate import alembic_config, upgrade
 from readmodel.projection import repair_escalations, write_projection
 from readmodel.queries import HazardFilter, hazard_conditions, list_hazards
 from readmodel.search import holds, phrase
-from readmodel.text_pairs import ascii_folded, pair_token
+from readmodel.text_grams import ascii_folded, token
 from tests.conftest import postgresql_plan, sqlite_plan
 from tests.scenarios import (
     COMMITTEE,
@@ -341,34 +341,36 @@ def test_0017_counts_a_sources_hazards_from_its_index_on_postgresql_and_drops_th
     assert not unused & set(hazard_indexes())
 
 
+def grams_indexed(engine: Engine, text: str) -> list[str]:
+    """The hazards the index of characters (a text of one) or of pairs (of two) finds; on PostgreSQL, checking that
+    the index is what finds them."""
+    if engine.dialect.name == "sqlite":
+        grams = "hazard_chars" if len(text) == 1 else "hazard_pairs"
+        found = (
+            f"SELECT n.hazard_id FROM {grams} JOIN hazard_text_rowid AS n ON n.id = {grams}.rowid WHERE {grams} MATCH ?"
+        )
+        key: str | list[str] = phrase(token(ascii_folded(text)))
+    else:
+        function, index = ("text_chars", "chars") if len(text) == 1 else ("text_pairs", "pairs")
+        found = (
+            "SELECT hazard_id FROM hazard_search"
+            f" WHERE {function}(hazard_id, title, enterprise_name, location) @> %s::text[]"
+        )
+        key = [text]
+        plan = postgresql_plan(engine, found, (key,))
+        assert f"ix_hazard_search_{index}" in plan, plan
+    with engine.connect() as conn:
+        return sorted(conn.exec_driver_sql(found, (key,)).scalars())
+
+
 def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_in_step(
     database_url: str, engine: Engine
 ) -> None:
     sqlite = engine.dialect.name == "sqlite"
 
-    def indexed(text: str) -> list[str]:
-        """The hazards the index of pairs finds (on PostgreSQL, checking that the index is what finds them)."""
-        if sqlite:
-            found = (
-                "SELECT n.hazard_id FROM hazard_pairs JOIN hazard_text_rowid AS n ON n.id = hazard_pairs.rowid"
-                " WHERE hazard_pairs MATCH ?"
-            )
-            key: str | list[str] = phrase(pair_token(ascii_folded(text)))
-        else:
-            found = (
-                "SELECT hazard_id FROM hazard_search"
-                " WHERE text_pairs(hazard_id, title, enterprise_name, location) @> %s::text[]"
-            )
-            key = [text]
-        if not sqlite:
-            plan = postgresql_plan(engine, found, (key,))
-            assert "ix_hazard_search_pairs" in plan, plan
-        with engine.connect() as conn:
-            return sorted(conn.exec_driver_sql(found, (key,)).scalars())
-
     searched_hazards_written_before(database_url, engine, "0017")
     # Hazards written before the migration are in the index.
-    assert indexed("恒达") == ["S-1", "S-2"]
+    assert grams_indexed(engine, "恒达") == ["S-1", "S-2"]
     assert searched(engine, "恒达") == ["S-2", "S-1"]
     # SQLite's LIKE, and so its pairs, take ASCII letters in either case; PostgreSQL's take them as typed.
     assert searched(engine, "s-") == (["S-2", "S-1"] if sqlite else [])
@@ -378,10 +380,10 @@ def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_
     assert searched(engine, "北辰") == ["S-1"]
     assert searched(engine, "华苑") == ["S-3"]
     assert searched(engine, "恒达") == ["S-3", "S-1"]
-    assert indexed("北辰") == ["S-1"]
-    assert indexed("华苑") == ["S-3"]
-    assert indexed("恒达") == ["S-1", "S-3"]
-    assert indexed("s-") == (["S-1", "S-3"] if sqlite else [])
+    assert grams_indexed(engine, "北辰") == ["S-1"]
+    assert grams_indexed(engine, "华苑") == ["S-3"]
+    assert grams_indexed(engine, "恒达") == ["S-1", "S-3"]
+    assert grams_indexed(engine, "s-") == (["S-1", "S-3"] if sqlite else [])
 
     command.downgrade(alembic_config(database_url), "0017")
     engine.dispose()
@@ -392,5 +394,42 @@ def test_0018_indexes_the_search_of_two_characters_by_pairs_and_keeps_the_index_
     assert searched(engine, "恒达化工") == ["S-4", "S-3", "S-1"]
     upgrade(database_url)
     engine.dispose()
-    assert indexed("恒达") == ["S-1", "S-3", "S-4"]
+    assert grams_indexed(engine, "恒达") == ["S-1", "S-3", "S-4"]
     assert searched(engine, "华苑") == ["S-4", "S-3"]
+
+
+def test_0019_indexes_the_search_of_one_character_and_keeps_the_index_in_step(
+    database_url: str, engine: Engine
+) -> None:
+    sqlite = engine.dialect.name == "sqlite"
+    searched_hazards_written_before(database_url, engine, "0018")
+    # Hazards written before the migration are in the index.
+    assert grams_indexed(engine, "恒") == ["S-1", "S-2"]
+    assert searched(engine, "恒") == ["S-2", "S-1"]
+    # SQLite's LIKE, and so its index, takes ASCII letters in either case; PostgreSQL's takes them as typed.
+    assert searched(engine, "s") == (["S-2", "S-1"] if sqlite else [])
+    assert searched(engine, "S") == ["S-2", "S-1"]
+    # Written, changed and deleted after it: the index follows.
+    searched_hazards_written_after(engine)
+    assert searched(engine, "北") == ["S-1"]
+    assert searched(engine, "华") == ["S-3"]
+    assert searched(engine, "恒") == ["S-3", "S-1"]
+    assert grams_indexed(engine, "北") == ["S-1"]
+    assert grams_indexed(engine, "华") == ["S-3"]
+    assert grams_indexed(engine, "恒") == ["S-1", "S-3"]
+    assert grams_indexed(engine, "s") == (["S-1", "S-3"] if sqlite else [])
+
+    command.downgrade(alembic_config(database_url), "0018")
+    engine.dispose()
+    if sqlite:
+        assert "hazard_chars" not in inspect(engine).get_table_names()
+    else:
+        assert "ix_hazard_search_chars" not in {str(ix["name"]) for ix in inspect(engine).get_indexes("hazard_search")}
+    # 0018's triggers are back: its index of pairs follows a hazard written now.
+    record = open_hazard("S-4", report(), ENTERPRISE, datetime.now(UTC))
+    write_projection(engine, record.state, record.events)
+    assert grams_indexed(engine, "恒达") == ["S-1", "S-3", "S-4"]
+    upgrade(database_url)
+    engine.dispose()
+    assert grams_indexed(engine, "恒") == ["S-1", "S-3", "S-4"]
+    assert searched(engine, "华") == ["S-4", "S-3"]

@@ -4,7 +4,7 @@ from sqlmodel import SQLModel
 
 import readmodel.audit_models  # registers the audit table on SQLModel.metadata, as the next line the others
 import readmodel.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from readmodel import text_pairs
+from readmodel import text_grams
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -21,8 +21,8 @@ def run_migrations_online() -> None:
         config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
     )
     if connectable.dialect.name == "sqlite":
-        # A migration that writes hazards fires the triggers that call it (migration 0018).
-        event.listen(connectable, "connect", text_pairs.register)
+        # A migration that writes hazards fires the triggers that call them (migrations 0018, 0019).
+        event.listen(connectable, "connect", text_grams.register)
     with connectable.connect() as connection:
         context.configure(
             connection=connection,

@@ -1,4 +1,4 @@
-"""the list's search of two characters indexed by the pairs of characters in a row (readmodel.text_pairs)
+"""the list's search of two characters indexed by the pairs of characters in a row (readmodel.text_grams)
 
 A text of two characters (most Chinese words) holds no trigram, so 0016's indexes could not find it: every such
 search read every hazard. At national scale (200,000 hazards) the committee's search for 仓库, which 39,287 hazards
@@ -9,7 +9,7 @@ SQLite: a contentless FTS5 table, `hazard_pairs`, one row per hazard under the r
 `hazard_text_rowid`, holding the hazard's pairs as tokens (`text_pairs`, a Python function each connection
 registers). 0016's triggers are replaced by ones that keep both tables. A contentless table forgets what it was
 given: a row is taken out by giving its pairs again, computed from the old row, so a change to how
-readmodel.text_pairs cuts a text needs a migration that fills the table again.
+readmodel.text_grams cuts a text needs a migration that fills the table again.
 PostgreSQL: `hazard_search`, a copy of the four columns kept by triggers, with a GIN index on the function
 `text_pairs` (PL/pgSQL), the pairs as a text array.
 
@@ -47,41 +47,51 @@ _0016 = _migration_0016()
 # The searched columns, 0016's, in its order: the order readmodel.search calls PostgreSQL's `text_pairs` in, to match
 # the index's expression.
 SEARCHED: list[str] = _0016.TEXT_COLUMNS
-_LISTED = ", ".join(SEARCHED)
+LISTED = ", ".join(SEARCHED)
 TEXTS = [column for column in SEARCHED if column != "hazard_id"]
 
 
-def _pairs_of(row: str) -> str:
-    return f"text_pairs({', '.join(f'{row}.{column}' for column in SEARCHED)})"
+def tokens_of(function: str, row: str) -> str:
+    return f"{function}({', '.join(f'{row}.{column}' for column in SEARCHED)})"
 
 
 def _rowid_of(row: str) -> str:
     return f"(SELECT id FROM hazard_text_rowid WHERE hazard_id = {row}.hazard_id)"
 
 
-# The pairs taken out of the index: a contentless table needs the very tokens it was given.
-_PAIRS_DELETED = (
-    f"INSERT INTO hazard_pairs (hazard_pairs, rowid, pairs) VALUES ('delete', {_rowid_of('old')}, {_pairs_of('old')})"
-)
-_PAIRS_INSERTED = f"INSERT INTO hazard_pairs (rowid, pairs) VALUES ({_rowid_of('new')}, {_pairs_of('new')})"
+def tokens_kept(table: str, column: str, function: str) -> dict[str, tuple[str, str]]:
+    """What each of 0016's triggers does to a contentless FTS5 table of the tokens `function` cuts a hazard's texts
+    into, as well: first (a row's tokens taken out, while its rowid is known), and last (its tokens put in, once it
+    has one). A contentless table needs the very tokens it was given to take a row out."""
+    deleted = (
+        f"INSERT INTO {table} ({table}, rowid, {column})"
+        f" VALUES ('delete', {_rowid_of('old')}, {tokens_of(function, 'old')})"
+    )
+    inserted = f"INSERT INTO {table} (rowid, {column}) VALUES ({_rowid_of('new')}, {tokens_of(function, 'new')})"
+    return {
+        "hazard_text_insert": ("", inserted),
+        "hazard_text_update": (deleted, inserted),
+        "hazard_text_delete": (deleted, ""),
+    }
 
-# What each of 0016's triggers does to the pairs as well: first (a row's pairs taken out, while its rowid is known),
-# and last (its pairs put in, once it has one).
-PAIRS_KEPT = {
-    "hazard_text_insert": ("", _PAIRS_INSERTED),
-    "hazard_text_update": (_PAIRS_DELETED, _PAIRS_INSERTED),
-    "hazard_text_delete": (_PAIRS_DELETED, ""),
-}
-FILLED = f"""INSERT INTO hazard_pairs (rowid, pairs)
-SELECT n.id, {_pairs_of("h")} FROM hazard AS h JOIN hazard_text_rowid AS n ON n.hazard_id = h.hazard_id"""
+
+def tokens_filled(table: str, column: str, function: str) -> str:
+    """The tokens of every hazard already written, into `table` under their rowids in `hazard_text_rowid`."""
+    return f"""INSERT INTO {table} (rowid, {column})
+SELECT n.id, {tokens_of(function, "h")} FROM hazard AS h JOIN hazard_text_rowid AS n ON n.hazard_id = h.hazard_id"""
 
 
-def _trigger_name(statement: str) -> str:
+PAIRS_KEPT = tokens_kept("hazard_pairs", "pairs", "text_pairs")
+FILLED = tokens_filled("hazard_pairs", "pairs", "text_pairs")
+
+
+def trigger_name(statement: str) -> str:
     return statement.split()[2]
 
 
-def _keeping_pairs(trigger: str) -> str:
-    first, last = PAIRS_KEPT[_trigger_name(trigger)]
+def keeping(trigger: str, kept: dict[str, tuple[str, str]]) -> str:
+    """`trigger` with `kept`'s statements (`tokens_kept`) added first and last in its body."""
+    first, last = kept[trigger_name(trigger)]
     body_start = trigger.index("BEGIN") + len("BEGIN")
     body_end = trigger.rindex("END")
     opening = f"\n{first};" if first else ""
@@ -93,20 +103,25 @@ def _keeping_pairs(trigger: str) -> str:
 # PL/pgSQL: 11 us a hazard at national scale, where SQL's unnest and generate_series took 15-29. COST tells the
 # planner it is dear (a LIKE of the four columns: 0.8 us), so it looks a pair up in the index rather than computing
 # every hazard's.
-POSTGRESQL_FUNCTION = """CREATE FUNCTION text_pairs(VARIADIC texts text[]) RETURNS text[]
+def postgresql_function(name: str, size: int) -> str:
+    """A PL/pgSQL function `name` giving the substrings of `size` characters of its texts, as a text array."""
+    return f"""CREATE FUNCTION {name}(VARIADIC texts text[]) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE COST 1000 AS $$
 DECLARE
     t text;
-    pairs text[] := '{}';
+    pairs text[] := '{{}}';
 BEGIN
     FOREACH t IN ARRAY texts LOOP
-        FOR i IN 1 .. coalesce(length(t), 0) - 1 LOOP
-            pairs := pairs || substr(t, i, 2);
+        FOR i IN 1 .. coalesce(length(t), 0) - {size - 1} LOOP
+            pairs := pairs || substr(t, i, {size});
         END LOOP;
     END LOOP;
     RETURN pairs;
 END
 $$"""
+
+
+POSTGRESQL_FUNCTION = postgresql_function("text_pairs", 2)
 # A copy of each hazard's searched texts, indexed by their pairs. The index lives on this narrow table, not on
 # `hazard`: a hazard's row is written again at every step, and each new version of it would enter its 45 or so
 # pairs in a GIN index again; the copy is written only when a text changes. Its count of a common pair reads a
@@ -119,7 +134,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         DELETE FROM hazard_search WHERE hazard_id = OLD.hazard_id;
     ELSE
-        INSERT INTO hazard_search ({_LISTED}) VALUES ({", ".join(f"NEW.{column}" for column in SEARCHED)})
+        INSERT INTO hazard_search ({LISTED}) VALUES ({", ".join(f"NEW.{column}" for column in SEARCHED)})
         ON CONFLICT (hazard_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in TEXTS)};
     END IF;
     RETURN NULL;
@@ -135,16 +150,16 @@ POSTGRESQL_TRIGGERS = {
 SEARCH_INDEX = "ix_hazard_search_pairs"
 
 
-def _triggers_0016() -> list[str]:
+def triggers_0016() -> list[str]:
     return [statement for statement in _0016.SQLITE if statement.startswith("CREATE TRIGGER")]
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE hazard_pairs USING fts5(pairs, content='', detail='none')")
-        for trigger in _triggers_0016():
-            op.execute(f"DROP TRIGGER {_trigger_name(trigger)}")
-            op.execute(_keeping_pairs(trigger))
+        for trigger in triggers_0016():
+            op.execute(f"DROP TRIGGER {trigger_name(trigger)}")
+            op.execute(keeping(trigger, PAIRS_KEPT))
         op.execute(FILLED)
         return
     op.execute(POSTGRESQL_FUNCTION)
@@ -152,8 +167,8 @@ def upgrade() -> None:
     op.execute(SEARCH_KEPT)
     for trigger, when in POSTGRESQL_TRIGGERS.items():
         op.execute(f"CREATE TRIGGER {trigger} {when} EXECUTE FUNCTION hazard_search_kept()")
-    op.execute(f"INSERT INTO hazard_search ({_LISTED}) SELECT {_LISTED} FROM hazard")
-    op.execute(f"CREATE INDEX {SEARCH_INDEX} ON hazard_search USING gin (text_pairs({_LISTED}))")
+    op.execute(f"INSERT INTO hazard_search ({LISTED}) SELECT {LISTED} FROM hazard")
+    op.execute(f"CREATE INDEX {SEARCH_INDEX} ON hazard_search USING gin (text_pairs({LISTED}))")
     # readmodel.search asks the planner how many hazards hold a pair: its statistics of the index, from now on
     # rather than from autovacuum's first pass.
     op.execute("ANALYZE hazard_search")
@@ -161,8 +176,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for trigger in _triggers_0016():
-            op.execute(f"DROP TRIGGER {_trigger_name(trigger)}")
+        for trigger in triggers_0016():
+            op.execute(f"DROP TRIGGER {trigger_name(trigger)}")
             op.execute(trigger)
         op.execute("DROP TABLE hazard_pairs")
         return
