@@ -38,7 +38,7 @@ def phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def gram_matched(text: str) -> ColumnElement[bool]:
+def _gram_matched(text: str) -> ColumnElement[bool]:
     """SQLite: the rows of `hazard_chars` or `hazard_pairs` holding `text`, a character or a pair (ASCII letters in
     either case, as its LIKE)."""
     grams = _GRAMS[len(text)]
@@ -65,7 +65,7 @@ def _index_rows(dialect: str, text: str) -> Select[tuple[str]] | None:
         return None
     if dialect == "sqlite":
         if len(text) <= PAIR:
-            return select(_GRAMS[len(text)].c.rowid).where(gram_matched(text))
+            return select(_GRAMS[len(text)].c.rowid).where(_gram_matched(text))
         return select(_TRIGRAMS.c.rowid).where(_trigrams_matched(text))
     if dialect == "postgresql" and len(text) <= PAIR:
         return select(_SEARCH.c.hazard_id).where(_gram_held(text))

@@ -104,7 +104,8 @@ def keeping(trigger: str, kept: dict[str, tuple[str, str]]) -> str:
 # planner it is dear (a LIKE of the four columns: 0.8 us), so it looks a pair up in the index rather than computing
 # every hazard's.
 def postgresql_function(name: str, size: int) -> str:
-    """A PL/pgSQL function `name` giving the substrings of `size` characters of its texts, as a text array."""
+    """A PL/pgSQL function `name` giving the substrings of `size` characters of its texts, as a text array (named
+    `pairs` inside, as this migration first wrote it for its own)."""
     return f"""CREATE FUNCTION {name}(VARIADIC texts text[]) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE COST 1000 AS $$
 DECLARE
