@@ -412,9 +412,10 @@ def test_a_page_is_walked_when_passing_hazards_costs_less_than_sorting_its_match
 def test_postgresql_reads_each_way_into_a_jurisdiction_from_its_own_index(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """Guards readmodel.queries.matching_by_ways_in: a department's page (three ways in: its own hazards, those it
-    reported, its industries') is counted and sorted from one index-only scan per way, joined by UNION, where an OR
-    of the ways made PostgreSQL read every matching hazard's row from the table (a BitmapOr)."""
+    """Guards readmodel.queries.selected_by_ways_in and newest_page_of_ways: a department's page (three ways in: its
+    own hazards, those it reported, its industries') is counted and sorted from one index-only scan per way, joined
+    by UNION, where an OR of the ways made PostgreSQL read every matching hazard's row from the table (a BitmapOr);
+    the page from each way's newest alone."""
     engine = make_engine(new_database_url(request, "postgresql", tmp_path))
     with engine.begin() as conn:
         conn.execute(insert(Hazard), grid())
@@ -435,6 +436,9 @@ def test_postgresql_reads_each_way_into_a_jurisdiction_from_its_own_index(
         assert "BitmapOr" not in plan, plan
         for index in ways:
             assert f"Index Only Scan using {index}" in plan, plan
+    # The page from each way's newest hazards, as many as the page's end, not from every match sorted: a limit on
+    # each way, and on the page.
+    assert plans[1].count("->  Limit") == len(ways) + 1, plans[1]
 
 
 def test_postgresql_reads_a_searched_jurisdiction_by_a_union_only_when_the_search_is_looked_up(
