@@ -18,12 +18,11 @@ Revises: 0017
 Create Date: 2026-12-07
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
+
+from readmodel.migrate import migration_module
 
 revision: str = "0018"
 down_revision: str | None = "0017"
@@ -31,19 +30,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _migration_0016() -> ModuleType:
-    """0016's module: its searched columns, and its triggers, which this one extends and a downgrade puts back
-    (alembic loads migrations by path, not as a package)."""
-    path = next(Path(__file__).parent.glob("0016_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0016", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_0016 = _migration_0016()
+# 0016's module: its searched columns, and its triggers, which this one extends and a downgrade puts back.
+_0016 = migration_module("0016")
 # The searched columns, 0016's, in its order: the order readmodel.search calls PostgreSQL's `text_pairs` in, to match
 # the index's expression.
 SEARCHED: list[str] = _0016.TEXT_COLUMNS

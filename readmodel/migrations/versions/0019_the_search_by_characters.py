@@ -15,12 +15,11 @@ Revises: 0018
 Create Date: 2026-12-07
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
+
+from readmodel.migrate import migration_module
 
 revision: str = "0019"
 down_revision: str | None = "0018"
@@ -28,19 +27,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _migration_0018() -> ModuleType:
-    """0018's module: its builders, and its triggers, which this one extends and a downgrade puts back (alembic
-    loads migrations by path, not as a package)."""
-    path = next(Path(__file__).parent.glob("0018_*.py"))
-    spec = importlib.util.spec_from_file_location("migration_0018", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_0018 = _migration_0018()
+# 0018's module: its builders, and its triggers, which this one extends and a downgrade puts back.
+_0018 = migration_module("0018")
 CHARS_KEPT: dict[str, tuple[str, str]] = _0018.tokens_kept("hazard_chars", "chars", "text_chars")
 FILLED: str = _0018.tokens_filled("hazard_chars", "chars", "text_chars")
 POSTGRESQL_FUNCTION: str = _0018.postgresql_function("text_chars", 1)
