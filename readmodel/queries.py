@@ -189,8 +189,8 @@ def selected_by_ways_in(
     scale, 8,754 of them: counted in 5.5 ms against 14.7, their page 11 sorted in 6.0 against 10.5 (raw SQL). None for
     a jurisdiction of one way in; for a search not looked up in its index, whose text only the row holds, so each way
     reads its rows anyway and the UNION sorted them all where the OR's page stops at 50 (a department's search for
-    仓库: page 1 in 57 ms against 6, before `newest_page_of_ways`); and on SQLite, which answers the OR from its indexes, one way after the
-    other."""
+    仓库: page 1 in 57 ms against 6, before `newest_page_of_ways`); and on SQLite, which answers the OR from its
+    indexes, one way after the other."""
     branches = scope_branches(actor)
     read_for_text = where.text is not None and text_indexed is None
     if session.get_bind().dialect.name != "postgresql" or branches is None or len(branches) < 2 or read_for_text:
