@@ -143,12 +143,21 @@ def triggers_0016() -> list[str]:
     return [statement for statement in _0016.SQLITE if statement.startswith("CREATE TRIGGER")]
 
 
+# This migration's triggers: 0016's, keeping the pairs as well.
+TRIGGERS = [keeping(trigger, PAIRS_KEPT) for trigger in triggers_0016()]
+
+
+def replace_triggers(triggers: list[str]) -> None:
+    """Each trigger dropped and created again as given (SQLite has no CREATE OR REPLACE TRIGGER)."""
+    for trigger in triggers:
+        op.execute(f"DROP TRIGGER {trigger_name(trigger)}")
+        op.execute(trigger)
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE hazard_pairs USING fts5(pairs, content='', detail='none')")
-        for trigger in triggers_0016():
-            op.execute(f"DROP TRIGGER {trigger_name(trigger)}")
-            op.execute(keeping(trigger, PAIRS_KEPT))
+        replace_triggers(TRIGGERS)
         op.execute(FILLED)
         return
     op.execute(POSTGRESQL_FUNCTION)
@@ -165,9 +174,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for trigger in triggers_0016():
-            op.execute(f"DROP TRIGGER {trigger_name(trigger)}")
-            op.execute(trigger)
+        replace_triggers(triggers_0016())
         op.execute("DROP TABLE hazard_pairs")
         return
     for trigger in POSTGRESQL_TRIGGERS:

@@ -35,17 +35,10 @@ POSTGRESQL_FUNCTION: str = _0018.postgresql_function("text_chars", 1)
 CHARS_INDEX = "ix_hazard_search_chars"
 
 
-def _triggers_0018() -> list[str]:
-    """0018's triggers, as it created them."""
-    return [_0018.keeping(trigger, _0018.PAIRS_KEPT) for trigger in _0018.triggers_0016()]
-
-
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE hazard_chars USING fts5(chars, content='', detail='none')")
-        for trigger in _triggers_0018():
-            op.execute(f"DROP TRIGGER {_0018.trigger_name(trigger)}")
-            op.execute(_0018.keeping(trigger, CHARS_KEPT))
+        _0018.replace_triggers([_0018.keeping(trigger, CHARS_KEPT) for trigger in _0018.TRIGGERS])
         op.execute(FILLED)
         return
     op.execute(POSTGRESQL_FUNCTION)
@@ -56,9 +49,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for trigger in _triggers_0018():
-            op.execute(f"DROP TRIGGER {_0018.trigger_name(trigger)}")
-            op.execute(trigger)
+        _0018.replace_triggers(_0018.TRIGGERS)
         op.execute("DROP TABLE hazard_chars")
         return
     op.execute(f"DROP INDEX {CHARS_INDEX}")
