@@ -159,6 +159,23 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
             listing(DEPARTMENT, HazardFilter(text="企业00003")),
             50,
         ),
+        # The common word with another filter, and in a jurisdiction: the hazards the filter leaves are each tested.
+        "list: committee, search a common word, overdue": (
+            "list",
+            listing(COMMITTEE, HazardFilter(text="仓库", overdue=True)),
+            50,
+        ),
+        "list: committee, search a common word in a stage": (
+            "list",
+            listing(COMMITTEE, HazardFilter(text="仓库", stage=Stage.RECTIFY)),
+            50,
+        ),
+        "list: department scope, search a common word": ("list", listing(DEPARTMENT, HazardFilter(text="仓库")), 50),
+        "list: department scope, search a common word, page 11": (
+            "list",
+            listing(DEPARTMENT, HazardFilter(text="仓库"), 500),
+            50,
+        ),
         "board: street x industry": (
             "board",
             session_call(

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, union, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select as RowsSelect
@@ -27,7 +27,7 @@ from readmodel.models import (
     ReportRequest,
 )
 from readmodel.planner_hints import column, rows_estimate, unindexed
-from readmodel.search import count_held, holds, indexed_ids
+from readmodel.search import NOT_LOOKED_UP, Lookup, count_held, holds, look_up
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,11 @@ def hazard_conditions(
     now: datetime,
     *,
     walked: bool = False,
-    text_indexed: Select[tuple[str]] | None = None,
+    text_found: Lookup = NOT_LOOKED_UP,
     ways_in: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """The caller's jurisdiction and the filters, as SQL conditions on the hazard table. `text_indexed`: the ids of
-    the hazards the search's index finds (readmodel.search.indexed_ids). `ways_in`: for a jurisdiction, one
+    """The caller's jurisdiction and the filters, as SQL conditions on the hazard table. `text_found`: what
+    the search's index tells (readmodel.search.look_up). `ways_in`: for a jurisdiction, one
     condition per way into it, of which a hazard meets any (`selected_by_ways_in`), instead of all conditions.
 
     The filters are repeated inside each way into the jurisdiction, (A or B) and F written as (A and F) or
@@ -141,7 +141,7 @@ def hazard_conditions(
     if where.found_to is not None:
         found.append(c(Hazard.found_at) < day_start(where.found_to + timedelta(days=1)))
     if where.text:
-        found.append(holds(where.text, indexed=text_indexed))
+        found.append(holds(where.text, text_found))
     if branches is None:
         return found
     if ways_in:
@@ -181,7 +181,7 @@ def walks(where: HazardFilter, count: int, end: int, hazards: Callable[[], int])
 
 
 def selected_by_ways_in(
-    session: Session, actor: Actor, where: HazardFilter, now: datetime, text_indexed: Select[tuple[str]] | None
+    session: Session, actor: Actor, where: HazardFilter, now: datetime, text_found: Lookup
 ) -> list[RowsSelect[str, datetime]] | None:
     """On PostgreSQL, for an actor with a jurisdiction, the hazards matching, as one select per way into it, to be
     joined by UNION: each way is then read from its own index alone (an index-only scan), where an OR of the ways reads
@@ -192,10 +192,10 @@ def selected_by_ways_in(
     仓库: page 1 in 57 ms against 6, before `newest_page_of_ways`); and on SQLite, which answers the OR from its
     indexes, one way after the other."""
     branches = scope_branches(actor)
-    read_for_text = where.text is not None and text_indexed is None
+    read_for_text = where.text is not None and text_found.ids is None
     if session.get_bind().dialect.name != "postgresql" or branches is None or len(branches) < 2 or read_for_text:
         return None
-    ways = hazard_conditions(actor, where, now, text_indexed=text_indexed, ways_in=True)
+    ways = hazard_conditions(actor, where, now, text_found=text_found, ways_in=True)
     return [select(Hazard.hazard_id, Hazard.reported_at).where(way) for way in ways]
 
 
@@ -229,9 +229,9 @@ def list_hazards(
     order: Sequence[ColumnElement[Any]] = NEWEST_FIRST,
 ) -> HazardsPublic:
     held = _held_by_all_searched(session, actor, where)
-    text_indexed = None if where.text is None else indexed_ids(session, where.text, holding=held)
-    conditions = hazard_conditions(actor, where, now, text_indexed=text_indexed)
-    ways = selected_by_ways_in(session, actor, where, now, text_indexed)
+    text_found = look_up(session, where.text, held=held) if where.text else NOT_LOOKED_UP
+    conditions = hazard_conditions(actor, where, now, text_found=text_found)
+    ways = selected_by_ways_in(session, actor, where, now, text_found)
     if held is not None:
         count = held
     elif ways is not None:
@@ -247,11 +247,11 @@ def list_hazards(
     # A text looked up is held by few hazards (fewer than readmodel.search.FEW_HOLDING): they are sorted.
     walked = (
         order is NEWEST_FIRST
-        and text_indexed is None
+        and text_found.ids is None
         and walks(where, count, offset + limit, partial(rows_estimate, session, Hazard))
     )
     if walked:
-        conditions = hazard_conditions(actor, where, now, walked=True)
+        conditions = hazard_conditions(actor, where, now, walked=True, text_found=text_found)
     elif order is NEWEST_FIRST and (where.overdue or where.found_to is not None or where.text):
         # Few overdue: taken by the deadline index and sorted, where SQLite would walk every hazard with a deadline.
         # A window that ends: taken by the finding date's index and sorted (migration 0015's holds the order), where

@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel
 from contracts.deadlines import RUNG_LEVELS, DeadlineKind, Owner, Rung
 from contracts.enums import Action, ReviewDecision, Source, Stage
 from contracts.hazard import HazardRecord, ListingOrder, Transfer
+from readmodel import search
 from readmodel.migrate import alembic_config, upgrade
 from readmodel.projection import repair_escalations, write_projection
 from readmodel.queries import HazardFilter, hazard_conditions, list_hazards
@@ -196,18 +197,29 @@ def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine
 
     few, order = ["rag", "listed", "source"], ["reported_at", "hazard_id"]
     filters = ["industry", *few, "found_at"]
+    # On SQLite each ends with the hazard's number in the search's indexes (migration 0020).
+    numbered = ["text_rowid"] if engine.dialect.name == "sqlite" else []
     assert hazard_indexes() == {
-        "ix_hazard_stage_filters": ["stage", "next_deadline", *filters, *order],
-        "ix_hazard_overdue_filters": ["next_deadline", "stage", *filters, *order],
-        "ix_hazard_newest_filters": [*order, "stage", "next_deadline", *filters],
-        "ix_hazard_found_filters": ["found_at", "stage", "next_deadline", "industry", *few, *order],
-        "ix_hazard_department_filters": ["department", "stage", "next_deadline", "escalation_level", *filters, *order],
+        "ix_hazard_stage_filters": ["stage", "next_deadline", *filters, *order, *numbered],
+        "ix_hazard_overdue_filters": ["next_deadline", "stage", *filters, *order, *numbered],
+        "ix_hazard_newest_filters": [*order, "stage", "next_deadline", *filters, *numbered],
+        "ix_hazard_found_filters": ["found_at", "stage", "next_deadline", "industry", *few, *order, *numbered],
+        "ix_hazard_department_filters": [
+            "department",
+            "stage",
+            "next_deadline",
+            "escalation_level",
+            *filters,
+            *order,
+            *numbered,
+        ],
         "ix_hazard_reporter_organisation_filters": [
             "reporter_organisation",
             "stage",
             "next_deadline",
             *filters,
             *order,
+            *numbered,
         ],
         "ix_hazard_industry_transferred_filters": [
             "industry",
@@ -216,6 +228,7 @@ def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine
             "next_deadline",
             *filters[1:],
             *order,
+            *numbered,
         ],
         "ix_hazard_street_board": ["street", "stage", "industry", "rag", "escalation_level", "listed"],
     }
@@ -433,3 +446,94 @@ def test_0019_indexes_the_search_of_one_character_and_keeps_the_index_in_step(
     engine.dispose()
     assert grams_indexed(engine, "恒") == ["S-1", "S-3", "S-4"]
     assert searched(engine, "华") == ["S-4", "S-3"]
+
+
+# Two of the ways in migration 0020 adds the hazard's number to: 0015's for overdue hazards, 0011's newest first.
+OVERDUE_FILTERS = [
+    "next_deadline",
+    "stage",
+    "industry",
+    "rag",
+    "listed",
+    "source",
+    "found_at",
+    "reported_at",
+    "hazard_id",
+]
+WITH_DEADLINE_NEWEST = ["reported_at", "hazard_id", "stage", "next_deadline"]
+
+
+def unnumbered(engine: Engine) -> list[str]:
+    """The hazards whose `text_rowid` is not their number in `hazard_text_rowid` (migration 0020)."""
+    with engine.connect() as conn:
+        return list(
+            conn.exec_driver_sql(
+                "SELECT h.hazard_id FROM hazard AS h LEFT JOIN hazard_text_rowid AS n ON n.hazard_id = h.hazard_id"
+                " WHERE h.text_rowid IS NOT n.id OR n.id IS NULL"
+            ).scalars()
+        )
+
+
+def searched_not_overdue(engine: Engine, text: str) -> list[str]:
+    """The committee's first page of the search for `text` among hazards not overdue: the ids, newest first."""
+    with Session(engine) as session:
+        page = list_hazards(
+            session=session,
+            actor=COMMITTEE,
+            where=HazardFilter(text=text, overdue=False),
+            now=datetime.now(UTC),
+            offset=0,
+            limit=50,
+        )
+    assert page.count == len(page.data)
+    return [hazard.hazard_id for hazard in page.data]
+
+
+def test_0020_numbers_each_hazard_in_the_ways_in_for_a_search_many_hold(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    searched_hazards_written_before(database_url, engine, "0019")
+    if engine.dialect.name != "sqlite":
+        # PostgreSQL's search indexes are keyed by the hazard's id: nothing to number.
+        assert "text_rowid" not in {column["name"] for column in inspect(engine).get_columns("hazard")}
+        return
+    monkeypatch.setattr(search, "FEW_HOLDING", 0)  # every text held by many: tested by the hazard's number
+
+    def ways_in() -> dict[str, list[str]]:
+        indexes = {
+            str(ix["name"]): [str(c) for c in ix["column_names"]] for ix in inspect(engine).get_indexes("hazard")
+        }
+        return {name: indexes[name] for name in ("ix_hazard_overdue_filters", "ix_hazard_with_deadline_newest")}
+
+    # Hazards written before the migration are numbered, and the ways in hold the number.
+    assert unnumbered(engine) == []
+    assert ways_in() == {
+        "ix_hazard_overdue_filters": [*OVERDUE_FILTERS, "text_rowid"],
+        "ix_hazard_with_deadline_newest": [*WITH_DEADLINE_NEWEST, "text_rowid"],
+    }
+    assert searched_not_overdue(engine, "恒达") == ["S-2", "S-1"]
+    assert searched_not_overdue(engine, "恒") == ["S-2", "S-1"]
+    # Written, changed and deleted after it: a new hazard is numbered, and the search follows.
+    searched_hazards_written_after(engine)
+    assert unnumbered(engine) == []
+    assert searched_not_overdue(engine, "北辰") == ["S-1"]
+    assert searched_not_overdue(engine, "华") == ["S-3"]
+    assert searched_not_overdue(engine, "恒达") == ["S-3", "S-1"]
+
+    command.downgrade(alembic_config(database_url), "0019")
+    engine.dispose()
+    assert "text_rowid" not in {column["name"] for column in inspect(engine).get_columns("hazard")}
+    assert ways_in() == {
+        "ix_hazard_overdue_filters": OVERDUE_FILTERS,
+        "ix_hazard_with_deadline_newest": WITH_DEADLINE_NEWEST,
+    }
+    # 0019's triggers are back (they number nothing): a hazard written now is searched by its LIKE.
+    record = open_hazard("S-4", report(), ENTERPRISE, datetime.now(UTC))
+    write_projection(engine, record.state, record.events)
+    monkeypatch.setattr(search, "FEW_HOLDING", 5_000)
+    assert searched_not_overdue(engine, "恒达") == ["S-4", "S-3", "S-1"]
+    upgrade(database_url)
+    engine.dispose()
+    monkeypatch.setattr(search, "FEW_HOLDING", 0)
+    assert unnumbered(engine) == []
+    assert searched_not_overdue(engine, "华苑") == ["S-4", "S-3"]

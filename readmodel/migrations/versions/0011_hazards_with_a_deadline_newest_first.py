@@ -23,13 +23,14 @@ depends_on: str | Sequence[str] | None = None
 # The overdue condition tests `next_deadline is not null` as written, which is what tells SQLite this partial
 # index holds every row the query can match.
 WITH_A_DEADLINE = sa.text("next_deadline IS NOT NULL")
+COLUMNS = ["reported_at", "hazard_id", "stage", "next_deadline"]
 
 
 def upgrade() -> None:
     op.create_index(
         "ix_hazard_with_deadline_newest",
         "hazard",
-        ["reported_at", "hazard_id", "stage", "next_deadline"],
+        COLUMNS,
         sqlite_where=WITH_A_DEADLINE,
         postgresql_where=WITH_A_DEADLINE,
     )

@@ -33,12 +33,14 @@ CHARS_KEPT: dict[str, tuple[str, str]] = _0018.tokens_kept("hazard_chars", "char
 FILLED: str = _0018.tokens_filled("hazard_chars", "chars", "text_chars")
 POSTGRESQL_FUNCTION: str = _0018.postgresql_function("text_chars", 1)
 CHARS_INDEX = "ix_hazard_search_chars"
+# This migration's triggers: 0018's, keeping the characters as well.
+TRIGGERS = [_0018.keeping(trigger, CHARS_KEPT) for trigger in _0018.TRIGGERS]
 
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         op.execute("CREATE VIRTUAL TABLE hazard_chars USING fts5(chars, content='', detail='none')")
-        _0018.replace_triggers([_0018.keeping(trigger, CHARS_KEPT) for trigger in _0018.TRIGGERS])
+        _0018.replace_triggers(TRIGGERS)
         op.execute(FILLED)
         return
     op.execute(POSTGRESQL_FUNCTION)
