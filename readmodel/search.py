@@ -32,8 +32,8 @@ _GRAMS = {
     length: table(name, column("rowid"), column(name)) for length, name in ((1, "hazard_chars"), (PAIR, "hazard_pairs"))
 }
 _ROWIDS = table("hazard_text_rowid", column("id"), column("hazard_id"))
-# SQLite: the hazard's rowid in `hazard_text_rowid`, copied onto its row (migration 0020), outside the model: PostgreSQL
-# has no such column.
+# SQLite: the hazard's number in `hazard_text_rowid`, copied onto its row (migration 0020); outside the model, since
+# PostgreSQL has no such column.
 _TEXT_ROWID: ColumnElement[int] = literal_column(f"{Hazard.__tablename__}.text_rowid")
 # PostgreSQL: the searched columns' copy, whose pairs 0018 indexes (`text_pairs`) and characters 0019 (`text_chars`).
 _SEARCH = table("hazard_search", *(column(name) for name in SEARCHED))
@@ -108,7 +108,7 @@ NOT_LOOKED_UP = Lookup()
 def look_up(session: Session, text: str, *, held: int | None = None) -> Lookup:
     """How the list finds the hazards holding `text` (`Lookup`). `held`: how many hold it, when the list has counted
     them from the index already (`count_held`): then only the page tests the text, on the rows it passes newest first
-    (50 rows for a character 50,001 of 200,000 hazards hold: 5.6 ms, where gathering its index's rows took 12)."""
+    (a character 50,001 of 200,000 hazards hold: the page in 5.6 ms, where testing it by the index's rows took 12.1)."""
     dialect = session.get_bind().dialect.name
     rows = _index_rows(dialect, text)
     if rows is None:
