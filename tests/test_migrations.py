@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, func, inspect, select
 from sqlmodel import Session, SQLModel
 
+from bench.readside import captured
 from contracts.deadlines import RUNG_LEVELS, DeadlineKind, Owner, Rung
 from contracts.enums import Action, ReviewDecision, Source, Stage
 from contracts.hazard import HazardRecord, ListingOrder, Transfer
@@ -250,12 +251,12 @@ def test_0015_gives_each_way_into_the_list_its_filters(database_url: str, engine
     assert "ix_hazard_department_board" not in hazard_indexes()
 
 
-def searched(engine: Engine, text: str) -> list[str]:
-    """The committee's first page of the search for `text`: the ids, newest first."""
+def searched(engine: Engine, text: str, *, overdue: bool | None = None) -> list[str]:
+    """The committee's first page of the search for `text` (among the overdue or not, if `overdue` says): the ids,
+    newest first."""
+    where = HazardFilter(text=text, overdue=overdue)
     with Session(engine) as session:
-        page = list_hazards(
-            session=session, actor=COMMITTEE, where=HazardFilter(text=text), now=datetime.now(UTC), offset=0, limit=50
-        )
+        page = list_hazards(session=session, actor=COMMITTEE, where=where, now=datetime.now(UTC), offset=0, limit=50)
     assert page.count == len(page.data)
     return [hazard.hazard_id for hazard in page.data]
 
@@ -474,21 +475,6 @@ def unnumbered(engine: Engine) -> list[str]:
         )
 
 
-def searched_not_overdue(engine: Engine, text: str) -> list[str]:
-    """The committee's first page of the search for `text` among hazards not overdue: the ids, newest first."""
-    with Session(engine) as session:
-        page = list_hazards(
-            session=session,
-            actor=COMMITTEE,
-            where=HazardFilter(text=text, overdue=False),
-            now=datetime.now(UTC),
-            offset=0,
-            limit=50,
-        )
-    assert page.count == len(page.data)
-    return [hazard.hazard_id for hazard in page.data]
-
-
 def test_0020_numbers_each_hazard_in_the_ways_in_for_a_search_many_hold(
     database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -511,14 +497,16 @@ def test_0020_numbers_each_hazard_in_the_ways_in_for_a_search_many_hold(
         "ix_hazard_overdue_filters": [*OVERDUE_FILTERS, "text_rowid"],
         "ix_hazard_with_deadline_newest": [*WITH_DEADLINE_NEWEST, "text_rowid"],
     }
-    assert searched_not_overdue(engine, "恒达") == ["S-2", "S-1"]
-    assert searched_not_overdue(engine, "恒") == ["S-2", "S-1"]
+    assert searched(engine, "恒达", overdue=False) == ["S-2", "S-1"]
+    assert searched(engine, "恒", overdue=False) == ["S-2", "S-1"]
+    statements = captured(engine, lambda: searched(engine, "恒", overdue=False))
+    assert any("hazard.text_rowid IN" in statement for statement, _ in statements), statements
     # Written, changed and deleted after it: a new hazard is numbered, and the search follows.
     searched_hazards_written_after(engine)
     assert unnumbered(engine) == []
-    assert searched_not_overdue(engine, "北辰") == ["S-1"]
-    assert searched_not_overdue(engine, "华") == ["S-3"]
-    assert searched_not_overdue(engine, "恒达") == ["S-3", "S-1"]
+    assert searched(engine, "北辰", overdue=False) == ["S-1"]
+    assert searched(engine, "华", overdue=False) == ["S-3"]
+    assert searched(engine, "恒达", overdue=False) == ["S-3", "S-1"]
 
     command.downgrade(alembic_config(database_url), "0019")
     engine.dispose()
@@ -531,9 +519,9 @@ def test_0020_numbers_each_hazard_in_the_ways_in_for_a_search_many_hold(
     record = open_hazard("S-4", report(), ENTERPRISE, datetime.now(UTC))
     write_projection(engine, record.state, record.events)
     monkeypatch.setattr(search, "FEW_HOLDING", 5_000)
-    assert searched_not_overdue(engine, "恒达") == ["S-4", "S-3", "S-1"]
+    assert searched(engine, "恒达", overdue=False) == ["S-4", "S-3", "S-1"]
     upgrade(database_url)
     engine.dispose()
     monkeypatch.setattr(search, "FEW_HOLDING", 0)
     assert unnumbered(engine) == []
-    assert searched_not_overdue(engine, "华苑") == ["S-4", "S-3"]
+    assert searched(engine, "华苑", overdue=False) == ["S-4", "S-3"]
