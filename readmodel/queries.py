@@ -210,8 +210,8 @@ def newest_page_of_ways(ways: list[RowsSelect[str, datetime]], offset: int, limi
 
 
 def _held_by_all_searched(session: Session, actor: Actor, where: HazardFilter) -> int | None:
-    """For a search alone over every hazard, how many hold the text, counted from the index of pairs where it
-    answers (readmodel.search.count_held): the committee's search for a word 39,287 of 200,000 hazards hold read
+    """For a search alone over every hazard, how many hold the text, counted from its index where that answers
+    exactly (readmodel.search.count_held): the committee's search for a word 39,287 of 200,000 hazards hold read
     them all (a page took 111-114 ms on SQLite, 72-80 on PostgreSQL). None otherwise."""
     if where.text is None or where != HazardFilter(text=where.text) or scope_branches(actor) is not None:
         return None

@@ -499,6 +499,7 @@ def test_0020_numbers_each_hazard_in_the_ways_in_for_a_search_many_hold(
     }
     assert searched(engine, "恒达", overdue=False) == ["S-2", "S-1"]
     assert searched(engine, "恒", overdue=False) == ["S-2", "S-1"]
+    assert searched(engine, "恒达化工", overdue=False) == ["S-2", "S-1"]  # by its trigrams: it has no letter
     statements = captured(engine, lambda: searched(engine, "恒", overdue=False))
     assert any("hazard.text_rowid IN" in statement for statement, _ in statements), statements
     # Written, changed and deleted after it: a new hazard is numbered, and the search follows.
@@ -525,3 +526,4 @@ def test_0020_numbers_each_hazard_in_the_ways_in_for_a_search_many_hold(
     monkeypatch.setattr(search, "FEW_HOLDING", 0)
     assert unnumbered(engine) == []
     assert searched(engine, "华苑", overdue=False) == ["S-4", "S-3"]
+    assert searched(engine, "华苑路", overdue=False) == ["S-4", "S-3"]
