@@ -171,6 +171,13 @@ def queries(engine: Engine, now: datetime) -> dict[str, tuple[str, Callable[[], 
             50,
         ),
         "list: department scope, search a common word": ("list", listing(DEPARTMENT, HazardFilter(text="仓库")), 50),
+        # A phrase of three characters about 39,000 hazards hold (their trigrams), alone and with another filter.
+        "list: committee, search a common phrase": ("list", listing(COMMITTEE, HazardFilter(text="储罐区")), 50),
+        "list: committee, search a common phrase, overdue": (
+            "list",
+            listing(COMMITTEE, HazardFilter(text="储罐区", overdue=True)),
+            50,
+        ),
         "list: department scope, search a common word, page 11": (
             "list",
             listing(DEPARTMENT, HazardFilter(text="仓库"), 500),
