@@ -43,7 +43,8 @@ def tokens_of(function: str, row: str) -> str:
     return f"{function}({', '.join(f'{row}.{column}' for column in SEARCHED)})"
 
 
-def _rowid_of(row: str) -> str:
+def rowid_of(row: str) -> str:
+    """The hazard's number in `hazard_text_rowid`, the rowid of its search rows, for `row` (new, old, a table)."""
     return f"(SELECT id FROM hazard_text_rowid WHERE hazard_id = {row}.hazard_id)"
 
 
@@ -53,9 +54,9 @@ def tokens_kept(table: str, column: str, function: str) -> dict[str, tuple[str, 
     has one). A contentless table needs the very tokens it was given to take a row out."""
     deleted = (
         f"INSERT INTO {table} ({table}, rowid, {column})"
-        f" VALUES ('delete', {_rowid_of('old')}, {tokens_of(function, 'old')})"
+        f" VALUES ('delete', {rowid_of('old')}, {tokens_of(function, 'old')})"
     )
-    inserted = f"INSERT INTO {table} (rowid, {column}) VALUES ({_rowid_of('new')}, {tokens_of(function, 'new')})"
+    inserted = f"INSERT INTO {table} (rowid, {column}) VALUES ({rowid_of('new')}, {tokens_of(function, 'new')})"
     return {
         "hazard_text_insert": ("", inserted),
         "hazard_text_update": (deleted, inserted),

@@ -36,14 +36,16 @@ _0011 = migration_module("0011")
 _0018 = migration_module("0018")
 _0019 = migration_module("0019")
 
-NUMBER_OF = "(SELECT id FROM hazard_text_rowid WHERE hazard_id = new.hazard_id)"
 NUMBERED: dict[str, tuple[str, str]] = {
-    "hazard_text_insert": ("", f"UPDATE hazard SET text_rowid = {NUMBER_OF} WHERE hazard_id = new.hazard_id"),
+    "hazard_text_insert": (
+        "",
+        f"UPDATE hazard SET text_rowid = {_0018.rowid_of('new')} WHERE hazard_id = new.hazard_id",
+    ),
     "hazard_text_update": ("", ""),
     "hazard_text_delete": ("", ""),
 }
 TRIGGERS = [_0018.keeping(trigger, NUMBERED) for trigger in _0019.TRIGGERS]
-FILLED = "UPDATE hazard SET text_rowid = (SELECT id FROM hazard_text_rowid AS n WHERE n.hazard_id = hazard.hazard_id)"
+FILLED = f"UPDATE hazard SET text_rowid = {_0018.rowid_of('hazard')}"
 
 # The ways in: name, columns, and the partial index's condition.
 WAYS_IN: list[tuple[str, list[str], sa.TextClause | None]] = [
