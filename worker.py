@@ -24,6 +24,7 @@ from activities.reports import ReportActivities, report_store
 from activities.schedule import ScheduleActivities
 from contracts.hazard import TASK_QUEUE
 from infra.codec import data_converter, load_or_create_key
+from infra.heap import freeze_startup_heap
 from infra.interceptors import LogContextInterceptor
 from infra.logging import configure_logging
 from infra.metrics import temporal_runtime
@@ -116,8 +117,10 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     worker = build_worker(client, engine, settings=settings)
+    frozen = freeze_startup_heap()
     log.info(
         "worker started",
+        startup_objects_frozen=frozen,
         task_queue=TASK_QUEUE,
         namespace=settings.temporal_namespace,
         metrics_port=settings.worker_metrics_port or None,

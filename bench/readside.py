@@ -10,7 +10,6 @@ department, on the first and the eleventh page: how many take over the list's ta
 
 import argparse
 import contextlib
-import gc
 import itertools
 import json
 import subprocess
@@ -31,6 +30,7 @@ from contracts.clock import CHINA_TZ
 from contracts.deadlines import Rag
 from contracts.enums import Industry, Role, Source, Stage
 from contracts.hazard import Actor
+from infra.heap import freeze_startup_heap
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from readmodel.models import Hazard
@@ -311,10 +311,9 @@ def run_backend(backend: str, count: int, directory: Path) -> dict[str, Any]:
                     conn.execute(text("VACUUM ANALYZE"))
             loaded["bytes_per_hazard"] = round(footprint(engine, url) / count)
             print(f"{backend}: loaded {loaded}", flush=True)
-            # As in the API's process (api.main), what exists by now is left out of full collections: otherwise
-            # one lands now and then in some query's samples, 100 ms or more on this heap.
-            gc.collect()
-            gc.freeze()
+            # As in the API's process (api.main): otherwise a full collection lands now and then in some query's
+            # samples, 100 ms or more on this heap.
+            freeze_startup_heap()
             results = [
                 measure(engine, name, kind, run, repeat) for name, (kind, run, repeat) in queries(engine, now).items()
             ]

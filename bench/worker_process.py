@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 
 from bench.common import client_for
 from bench.floor import FloorWorkflow, noop
+from infra.heap import freeze_startup_heap
 from infra.logging import configure_logging
 from infra.metrics import temporal_runtime
 from readmodel.db import make_engine
@@ -55,6 +56,8 @@ async def main() -> None:
             max_concurrent_local_activities=8,
             max_cached_workflows=args.max_cached_workflows,
         )
+    # As worker.main, for both kinds: the floor's process is set up no worse than the hazard's.
+    freeze_startup_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -65,6 +65,8 @@ class ServiceProcess:
         self._started = asyncio.Event()
         # Every process's stderr, kept to explain a failure.
         self.log: list[str] = []
+        # The JSON line the last process announced itself ready with, if it logs one.
+        self.ready_record: dict[str, object] | None = None
         self.starts = 0
         self.kills = 0
 
@@ -147,6 +149,7 @@ class ServiceProcess:
             with contextlib.suppress(ValueError):
                 record = json.loads(line)
                 if isinstance(record, dict) and self._is_ready_line(record):
+                    self.ready_record = record
                     self._started.set()
 
 

@@ -1,0 +1,60 @@
+"""The long-running processes leave what start-up made out of full collections (infra.heap)."""
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from infra.temporal import ensure_namespace
+from tests.processes import ROOT, WorkerProcess, service_env
+
+FROZEN_THEN_COLLECTED = """
+import gc, weakref
+from infra.heap import freeze_startup_heap
+
+class Node:
+    pass
+
+garbage = Node()
+garbage.me = garbage  # a cycle: only a collection frees it
+dead = weakref.ref(garbage)
+del garbage
+kept = Node()
+frozen = freeze_startup_heap()
+assert dead() is None, "start-up's garbage was frozen, not collected"
+assert frozen == gc.get_freeze_count() > 1_000, frozen
+assert not any(o is kept for o in gc.get_objects()), "an object alive at start-up is still walked"
+later = Node()
+assert any(o is later for o in gc.get_objects()), "an object made after start-up is not collected"
+print("ok")
+"""
+
+
+def test_start_ups_garbage_is_collected_and_what_lives_is_frozen() -> None:
+    # A process of its own: freezing this one would change every later test's collections.
+    done = subprocess.run([sys.executable, "-c", FROZEN_THEN_COLLECTED], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+async def test_the_worker_freezes_its_start_up_heap(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    namespace = f"xiaohao-heap-{uuid.uuid4().hex[:12]}"
+    await ensure_namespace(dev_env.client, namespace)
+    env = service_env(
+        temporal_address=dev_env.client.service_client.config.target_host,
+        namespace=namespace,
+        database_url=f"sqlite:///{tmp_path / 'readmodel.db'}",
+        data_dir=tmp_path,
+    )
+    worker = WorkerProcess(env)
+    await worker.start()
+    try:
+        assert worker.ready_record is not None
+        # The SDK, the models, SQLAlchemy's and pydantic's schemas: far more than a bare interpreter's few thousand.
+        frozen = worker.ready_record["startup_objects_frozen"]
+        assert isinstance(frozen, int), worker.tail()
+        assert frozen > 50_000
+    finally:
+        await worker.kill()
