@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import Depends, FastAPI
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
@@ -24,6 +25,8 @@ from infra.temporal import TemporalConnection
 from readmodel.db import make_engine
 from settings import Settings
 from web import install as install_web
+
+log = structlog.get_logger("api")
 
 DESCRIPTION = """
 销号 xiaohao: every major accident hazard (重大事故隐患) from report to sign-off (销号).
@@ -86,7 +89,7 @@ def create_app(settings: Settings | None = None, *, process_setup: bool = True) 
             settings.temporal_address, settings.temporal_namespace, data_converter(key)
         )
         if process_setup:
-            freeze_startup_heap()
+            log.info("api started", startup_objects_frozen=freeze_startup_heap())
         yield
         app.state.engine.dispose()
 

@@ -1,5 +1,6 @@
-"""The long-running processes leave what start-up made out of full collections (infra.heap)."""
+"""The long-running processes (the API, the worker) leave what start-up made out of full collections (infra.heap)."""
 
+import json
 import subprocess
 import sys
 import uuid
@@ -8,7 +9,8 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 
 from infra.temporal import ensure_namespace
-from tests.processes import ROOT, WorkerProcess, service_env
+from readmodel.migrate import upgrade
+from tests.processes import ROOT, ApiProcess, WorkerProcess, service_env
 
 FROZEN_THEN_COLLECTED = """
 import gc, weakref
@@ -27,7 +29,7 @@ assert dead() is None, "start-up's garbage was frozen, not collected"
 assert frozen == gc.get_freeze_count() > 1_000, frozen
 assert not any(o is kept for o in gc.get_objects()), "an object alive at start-up is still walked"
 later = Node()
-assert any(o is later for o in gc.get_objects()), "an object made after start-up is not collected"
+assert any(o is later for o in gc.get_objects()), "an object made after start-up is left out of collections"
 print("ok")
 """
 
@@ -58,3 +60,23 @@ async def test_the_worker_freezes_its_start_up_heap(dev_env: WorkflowEnvironment
         assert frozen > 50_000
     finally:
         await worker.kill()
+
+
+async def test_the_api_freezes_its_start_up_heap(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'readmodel.db'}"
+    # The worker migrates the read model; the API is ready only once it is.
+    upgrade(database_url)
+    env = service_env(
+        temporal_address=dev_env.client.service_client.config.target_host,
+        namespace=dev_env.client.namespace,
+        database_url=database_url,
+        data_dir=tmp_path,
+    )
+    api = ApiProcess(env)
+    await api.start()
+    try:
+        records = [json.loads(line.split("] ", 1)[1]) for line in api.log if '"api started"' in line]
+        assert len(records) == 1, api.tail()
+        assert records[0]["startup_objects_frozen"] > 50_000
+    finally:
+        await api.kill()
