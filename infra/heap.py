@@ -2,8 +2,9 @@
 
 CPython's full collection walks every object the collector tracks. What start-up made (modules, classes, pydantic
 and SQLAlchemy schemas, clients) lives as long as the process, so walking it finds nothing, yet it is most of the
-heap: about 190,000 objects in the API's process, and 177,000 of the 197,000 in the benchmark's worker, where a full
-collection took about 100 ms of some request's time and 115-180 ms of the worker's, holding the interpreter lock.
+heap: `make run` froze 212,134 objects in the API's process and 171,887 in the worker's; in the benchmark's worker
+they were 177,000 of 197,000, and each full collection took 115-180 ms of the worker's time, holding the interpreter
+lock (about 100 ms of some request's time in the API's).
 """
 
 import gc
